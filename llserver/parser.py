@@ -1,0 +1,334 @@
+"""The Python side of the parser: bytes in, request events out.
+
+Strategy: one call into C per received buffer (``lls_feed``), which returns
+every head, body span and end-of-message found in it as packed integers plus
+two string arenas (see ``llserver/_glue/glue.h``).  This module turns those
+into the few Python objects the server hands to user code, and nothing more:
+
+* a :class:`~llserver.message.RawRequestMessage`, immediately followed by an
+  ``int`` of ``HEAD_*`` flags that tell the server how the body is framed;
+* ``bytes``: a piece of the current message's body, sliced from the buffer
+  that was fed (llhttp never copies it; Python makes the one copy it must);
+* :data:`END_OF_MESSAGE`: the current message is complete;
+* an :class:`Upgrade`: the request before it switched protocols (Upgrade or
+  CONNECT, RFC 9110 §7.8/§9.3.6); ``tail`` holds the bytes that followed it;
+* an :class:`~llserver.errors.HttpProcessingError` instance, always last: the
+  stream is broken from there on.  Requests completed before the error in the
+  same buffer are delivered first, so nothing already received is lost.
+
+Like h11, the parser is testable by feeding bytes, without a socket.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Union
+
+from multidict import CIMultiDict
+
+from . import errors
+from ._llhttp import ffi, lib
+from .message import HttpVersion10, HttpVersion11, RawRequestMessage
+
+__all__ = (
+    "RequestParser",
+    "Upgrade",
+    "END_OF_MESSAGE",
+    "HEAD_KEEP_ALIVE",
+    "HEAD_UPGRADE",
+    "HEAD_CHUNKED",
+    "HEAD_CONTENT_LENGTH",
+    "HEAD_EXPECT_CONTINUE",
+    "HEAD_HAS_BODY",
+    "DEFAULT_MAX_LINE_SIZE",
+    "DEFAULT_MAX_FIELD_SIZE",
+    "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_HEADER_COUNT",
+)
+
+# Flags of a head (mirrors glue.h).
+HEAD_KEEP_ALIVE = 1
+HEAD_UPGRADE = 2
+HEAD_CHUNKED = 4
+HEAD_CONTENT_LENGTH = 8
+HEAD_EXPECT_CONTINUE = 16
+_HEAD_GZIP = 32
+_HEAD_DEFLATE = 64
+HEAD_HAS_BODY = 128
+
+# Defaults: aiohttp 1.1's sizes; the header count follows Apache's
+# LimitRequestFields.
+DEFAULT_MAX_LINE_SIZE = 8190
+DEFAULT_MAX_FIELD_SIZE = 8190
+DEFAULT_MAX_HEADERS = 32768
+DEFAULT_MAX_HEADER_COUNT = 100
+
+_EV_HEAD, _EV_BODY, _EV_END, _EV_STATUS = 1, 2, 3, 9
+_OK, _PAUSED, _UPGRADE, _ERROR = 0, 1, 2, 3
+
+# llhttp errno values (llhttp.h, enum llhttp_errno).
+_HPE_CR_EXPECTED = 25
+_HPE_LF_EXPECTED = 3
+_HPE_UNEXPECTED_CONTENT_LENGTH = 4
+_HPE_INVALID_METHOD = 6
+_HPE_INVALID_URL = 7
+_HPE_INVALID_CONSTANT = 8
+_HPE_INVALID_VERSION = 9
+_HPE_INVALID_HEADER_TOKEN = 10
+_HPE_INVALID_CONTENT_LENGTH = 11
+_HPE_INVALID_CHUNK_SIZE = 12
+_HPE_INVALID_EOF_STATE = 14
+_HPE_INVALID_TRANSFER_ENCODING = 15
+
+
+class _EndOfMessage:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END_OF_MESSAGE"
+
+
+END_OF_MESSAGE = _EndOfMessage()
+
+
+class Upgrade:
+    """The connection switches protocols after the preceding request.
+
+    ``tail`` is what the client sent after that request's head (and body):
+    the first bytes of the new protocol.  If the server declines the switch
+    it calls :meth:`RequestParser.resume_after_upgrade` and feeds ``tail``
+    back to go on with HTTP/1.1.
+    """
+
+    __slots__ = ("tail",)
+
+    def __init__(self, tail: bytes) -> None:
+        self.tail = tail
+
+    def __repr__(self) -> str:
+        return f"Upgrade(tail={self.tail!r})"
+
+
+Event = Union[RawRequestMessage, int, bytes, _EndOfMessage, Upgrade, errors.HttpProcessingError]
+
+
+def _method_table() -> List[Optional[str]]:
+    names: List[Optional[str]] = []
+    for code in range(64):
+        name = lib.lls_method_name(code)
+        names.append(None if name == ffi.NULL else ffi.string(name).decode("ascii"))
+    return names
+
+
+_METHODS = _method_table()
+
+
+class RequestParser:
+    """Incremental HTTP/1.1 request parser (RFC 9112) over llhttp, strict mode.
+
+    Limits (all in bytes except the count), checked in C as bytes arrive:
+
+    * ``max_line_size``: the request line; over it → 414 URI Too Long;
+    * ``max_field_size``: one header field line; over it → 431;
+    * ``max_headers``: the whole header section, as aiohttp's ``max_headers``
+      (a size, not a count); over it → 431; trailers share this bound;
+    * ``max_header_count``: number of header fields; over it → 431;
+    * ``max_body_size``: the (undecoded) body; over it → 413.  ``None``: no
+      limit at this layer.
+    """
+
+    __slots__ = (
+        "_p",
+        "_ev",
+        "_text",
+        "_raw",
+        "_error",
+        "max_line_size",
+        "max_field_size",
+        "max_headers",
+        "max_header_count",
+        "max_body_size",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_line_size: int = DEFAULT_MAX_LINE_SIZE,
+        max_field_size: int = DEFAULT_MAX_FIELD_SIZE,
+        max_headers: int = DEFAULT_MAX_HEADERS,
+        max_header_count: int = DEFAULT_MAX_HEADER_COUNT,
+        max_body_size: Optional[int] = None,
+    ) -> None:
+        self.max_line_size = max_line_size
+        self.max_field_size = max_field_size
+        self.max_headers = max_headers
+        self.max_header_count = max_header_count
+        self.max_body_size = max_body_size
+        p = lib.lls_new(
+            max_line_size, max_field_size, max_headers, max_header_count, max_body_size or 0
+        )
+        if p == ffi.NULL:
+            raise MemoryError("cannot allocate an llhttp parser")
+        self._p = ffi.gc(p, lib.lls_free)
+        self._error: Optional[errors.HttpProcessingError] = None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Re-read the C output buffers after they grew."""
+        ev = ffi.new("int64_t **")
+        text = ffi.new("char **")
+        raw = ffi.new("char **")
+        caps = ffi.new("size_t[3]")
+        lib.lls_buffers(self._p, ev, text, raw, caps, caps + 1, caps + 2)
+        self._ev = memoryview(ffi.buffer(ev[0], caps[0] * 8)).cast("q")
+        self._text = ffi.buffer(text[0], caps[1])
+        self._raw = ffi.buffer(raw[0], caps[2])
+
+    def feed_data(self, data: bytes) -> List[Event]:
+        """Parse ``data``; return the events it completes, in order."""
+        if self._error is not None:
+            return [self._error]
+        out: List[Event] = []
+        n = lib.lls_feed(self._p, data, 0, len(data))
+        while True:
+            if n <= 0:
+                if n == 0:
+                    raise MemoryError("llhttp glue out of memory")
+                self._refresh()
+                n = -n
+            ev = self._ev[:n].tolist()
+            i = 0
+            kind = ev[0]
+            while kind != _EV_STATUS:
+                if kind == _EV_HEAD:
+                    toff = ev[i + 6]
+                    parts = (
+                        self._text[toff : toff + ev[i + 7]]
+                        .decode("utf-8", "surrogateescape")
+                        .split("\x00")
+                    )
+                    it = iter(parts)
+                    path = next(it)
+                    roff = ev[i + 8]
+                    rparts = iter(self._raw[roff : roff + ev[i + 9]].split(b"\x00"))
+                    flags = ev[i + 4]
+                    if flags & _HEAD_GZIP:
+                        compression: Optional[str] = "gzip"
+                    elif flags & _HEAD_DEFLATE:
+                        compression = "deflate"
+                    else:
+                        compression = None
+                    out.append(
+                        RawRequestMessage(
+                            _METHODS[ev[i + 1]],
+                            path,
+                            HttpVersion11 if ev[i + 3] == 1 else HttpVersion10,
+                            CIMultiDict(zip(it, it)),
+                            list(zip(rparts, rparts)),
+                            not flags & HEAD_KEEP_ALIVE,
+                            compression,
+                        )
+                    )
+                    out.append(flags)
+                    i += 10
+                elif kind == _EV_BODY:
+                    off = ev[i + 1]
+                    out.append(data[off : off + ev[i + 2]])
+                    i += 3
+                else:
+                    out.append(END_OF_MESSAGE)
+                    i += 1
+                kind = ev[i]
+            status = ev[i + 1]
+            if status == _OK:
+                return out
+            consumed = ev[i + 2]
+            if status == _PAUSED:
+                n = lib.lls_feed(self._p, data, consumed, len(data))
+                continue
+            if status == _UPGRADE:
+                out.append(Upgrade(data[consumed:]))
+                return out
+            self._error = self._make_error(ev[i + 3], ev[i + 4])
+            out.append(self._error)
+            return out
+
+    def feed_eof(self) -> bool:
+        """The client closed its side.  True if that happened between
+        messages; False if a request was cut short (head or body)."""
+        if self._error is not None:
+            return False
+        n = lib.lls_finish(self._p)
+        if n < 0:
+            self._refresh()
+            n = -n
+        ev = self._ev[:n].tolist()
+        return ev[-4] == _OK
+
+    def resume_after_upgrade(self) -> None:
+        """Go on parsing HTTP after an :class:`Upgrade` the server declined."""
+        lib.lls_resume_after_upgrade(self._p)
+
+    @property
+    def error(self) -> Optional[errors.HttpProcessingError]:
+        """The error that broke the stream, if any."""
+        return self._error
+
+    def _make_error(self, errno: int, own: int) -> errors.HttpProcessingError:
+        """Map llhttp's errno, or the glue's own code, to a typed error.
+
+        Messages are fixed texts: nothing from the request is echoed
+        (aiohttp 1.1 reflected raw input into its error page)."""
+        if own:
+            return _own_error(self, own)
+        reason = ffi.string(lib.lls_error_reason(self._p)).decode("ascii", "replace")
+        if errno in (_HPE_INVALID_METHOD, _HPE_INVALID_URL, _HPE_INVALID_CONSTANT):
+            return errors.BadStatusLine(f"Bad request line: {reason}")
+        if errno == _HPE_INVALID_VERSION:
+            return errors.BadStatusLine(f"Bad HTTP version: {reason}")
+        if errno in (_HPE_INVALID_CONTENT_LENGTH, _HPE_UNEXPECTED_CONTENT_LENGTH):
+            exc = errors.InvalidHeader("Content-Length")
+            exc.message = f"Invalid HTTP Header: Content-Length ({reason})"
+            return exc
+        if errno == _HPE_INVALID_HEADER_TOKEN:
+            return errors.BadHttpMessage(f"Invalid HTTP Header: {reason}")
+        if errno in (_HPE_INVALID_CHUNK_SIZE, _HPE_INVALID_TRANSFER_ENCODING):
+            return errors.TransferEncodingError(reason)
+        if errno == _HPE_INVALID_EOF_STATE:
+            return errors.BadHttpMessage("Request incomplete at end of stream.")
+        return errors.BadHttpMessage(reason or f"Bad request ({errno}).")
+
+
+def _own_error(parser: RequestParser, code: int) -> errors.HttpProcessingError:
+    if code == 1:
+        return errors.URITooLong("request line", parser.max_line_size)
+    if code == 2:
+        return errors.HeaderFieldsTooLarge("request header", parser.max_headers)
+    if code == 3:
+        return errors.HeaderFieldsTooLarge("request header field", parser.max_field_size)
+    if code == 4:
+        return errors.TooManyHeaders(parser.max_header_count)
+    if code == 5:
+        return errors.PayloadTooLarge(
+            f"Request body larger than {parser.max_body_size} bytes."
+        )
+    if code == 6:
+        return errors.BadHttpMessage("Missing Host header (RFC 9112 section 3.2).")
+    if code == 7:
+        return errors.BadHttpMessage("Duplicate Host header (RFC 9112 section 3.2).")
+    if code == 8:
+        return errors.TransferEncodingError(
+            "Transfer-Encoding must end with chunked, applied once (RFC 9112 section 6.3)."
+        )
+    if code == 9:
+        return errors.UnsupportedTransferCoding("Unsupported transfer coding.")
+    if code == 10:
+        return errors.TransferEncodingError("Transfer-Encoding in an HTTP/1.0 request.")
+    if code == 11:
+        return errors.BadHttpMessage("NUL byte in request.")
+    if code == 12:
+        return errors.HttpVersionNotSupported("Only HTTP/1.x is supported.")
+    if code == 13:
+        return errors.HeaderFieldsTooLarge("trailer section", parser.max_headers)
+    if code == 15:
+        return errors.BadStatusLine("Request line without HTTP version.")
+    return errors.HttpProcessingError(code=500, message="Parser out of memory.")
