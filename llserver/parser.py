@@ -21,7 +21,7 @@ Like h11, the parser is testable by feeding bytes, without a socket.
 
 from __future__ import annotations
 
-from typing import List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 from multidict import CIMultiDict
 
@@ -121,6 +121,11 @@ def _method_table() -> List[Optional[str]]:
 
 _METHODS = _method_table()
 
+#: Header sections seen recently (raw block -> (pairs, raw pairs)); cleared
+#: when full, so its size stays bounded whatever clients send.
+_HEAD_CACHE: Dict[bytes, Tuple[Tuple[Tuple[str, str], ...], Tuple[Tuple[bytes, bytes], ...]]] = {}
+_HEAD_CACHE_SIZE = 256
+
 
 class RequestParser:
     """Incremental HTTP/1.1 request parser (RFC 9112) over llhttp, strict mode.
@@ -200,36 +205,9 @@ class RequestParser:
             kind = ev[0]
             while kind != _EV_STATUS:
                 if kind == _EV_HEAD:
-                    toff = ev[i + 6]
-                    parts = (
-                        self._text[toff : toff + ev[i + 7]]
-                        .decode("utf-8", "surrogateescape")
-                        .split("\x00")
-                    )
-                    it = iter(parts)
-                    path = next(it)
-                    roff = ev[i + 8]
-                    rparts = iter(self._raw[roff : roff + ev[i + 9]].split(b"\x00"))
-                    flags = ev[i + 4]
-                    if flags & _HEAD_GZIP:
-                        compression: Optional[str] = "gzip"
-                    elif flags & _HEAD_DEFLATE:
-                        compression = "deflate"
-                    else:
-                        compression = None
-                    out.append(
-                        RawRequestMessage(
-                            _METHODS[ev[i + 1]],
-                            path,
-                            HttpVersion11 if ev[i + 3] == 1 else HttpVersion10,
-                            CIMultiDict(zip(it, it)),
-                            list(zip(rparts, rparts)),
-                            not flags & HEAD_KEEP_ALIVE,
-                            compression,
-                        )
-                    )
-                    out.append(flags)
-                    i += 10
+                    out.append(self._message(ev, i))
+                    out.append(ev[i + 4])
+                    i += 11
                 elif kind == _EV_BODY:
                     off = ev[i + 1]
                     out.append(data[off : off + ev[i + 2]])
@@ -251,6 +229,50 @@ class RequestParser:
             self._error = self._make_error(ev[i + 3], ev[i + 4])
             out.append(self._error)
             return out
+
+    def _message(self, ev: List[int], i: int) -> RawRequestMessage:
+        """Build the message of the head event at ``ev[i]``.
+
+        The header section is looked up in :data:`_HEAD_CACHE` by its raw
+        bytes: a keep-alive client repeats its headers, and rebuilding the
+        same pairs costs far more than one hash of the block (the cached
+        pairs are immutable; each message gets fresh containers)."""
+        roff = ev[i + 8]
+        raw = self._raw[roff : roff + ev[i + 9]]
+        toff = ev[i + 6]
+        cached = _HEAD_CACHE.get(raw)
+        if cached is None:
+            parts = (
+                self._text[toff : toff + ev[i + 7]].decode("utf-8", "surrogateescape").split("\x00")
+            )
+            it = iter(parts)
+            path = next(it)
+            pairs = list(zip(it, it))
+            rparts = iter(raw.split(b"\x00"))
+            raw_pairs = list(zip(rparts, rparts))
+            if len(_HEAD_CACHE) >= _HEAD_CACHE_SIZE:
+                _HEAD_CACHE.clear()
+            _HEAD_CACHE[raw] = (tuple(pairs), tuple(raw_pairs))
+        else:
+            pairs, cached_raw = cached
+            path = self._text[toff : toff + ev[i + 10]].decode("utf-8", "surrogateescape")
+            raw_pairs = list(cached_raw)
+        flags = ev[i + 4]
+        if flags & _HEAD_GZIP:
+            compression: Optional[str] = "gzip"
+        elif flags & _HEAD_DEFLATE:
+            compression = "deflate"
+        else:
+            compression = None
+        return RawRequestMessage(
+            _METHODS[ev[i + 1]],
+            path,
+            HttpVersion11 if ev[i + 3] == 1 else HttpVersion10,
+            CIMultiDict(pairs),
+            raw_pairs,
+            not flags & HEAD_KEEP_ALIVE,
+            compression,
+        )
 
     def feed_eof(self) -> bool:
         """The client closed its side.  True if that happened between

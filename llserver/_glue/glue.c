@@ -400,7 +400,7 @@ static int on_headers_complete(llhttp_t *s) {
         if (p->max_body && s->content_length > p->max_body)
             return fail(p, LLS_E_BODY_TOO_LARGE);
     }
-    if (ev_reserve(p, 10 + EV_RESERVE) < 0) return fail(p, LLS_E_NO_MEMORY);
+    if (ev_reserve(p, 11 + EV_RESERVE) < 0) return fail(p, LLS_E_NO_MEMORY);
     int64_t *ev = p->ev + p->nev;
     ev[0] = LLS_EV_HEAD;
     ev[1] = s->method;
@@ -412,7 +412,8 @@ static int on_headers_complete(llhttp_t *s) {
     ev[7] = (int64_t)(p->text.len - p->text.head);
     ev[8] = (int64_t)p->raw.head;
     ev[9] = (int64_t)(p->raw.len - p->raw.head);
-    p->nev += 10;
+    ev[10] = (int64_t)p->url_len;
+    p->nev += 11;
     p->phase = PH_BODY;
     return 0;
 }

@@ -14,11 +14,14 @@
  *   text arena: URL \0 Title-Name \0 value \0 Title-Name \0 value \0 ...
  *   raw arena:  UPPER-NAME \0 value \0 ...
  * so Python builds `headers` from one decode + split of the text block and
- * `raw_headers` from one split of the raw block.
+ * `raw_headers` from one split of the raw block.  The raw block alone
+ * determines both, which lets Python cache what it built from a raw block
+ * and reuse it when the same header section arrives again (keep-alive
+ * clients repeat theirs); the URL is then read alone (url_len bytes).
  *
  * Event layout (int64 each):
  *   LLS_EV_HEAD, method, major, minor, flags, content_length,
- *       text_off, text_len, raw_off, raw_len
+ *       text_off, text_len, raw_off, raw_len, url_len
  *   LLS_EV_BODY, offset, length          (offset into the fed buffer)
  *   LLS_EV_END                           (message complete)
  *   LLS_EV_STATUS, status, consumed, llhttp_errno, lls_error   (always last)

@@ -1,0 +1,721 @@
+"""``ServerHttpProtocol``: one HTTP/1.1 connection, aiohttp 1.1's API.
+
+Lifecycle of a connection (one place for each decision):
+
+* ``data_received`` feeds the parser once per buffer and routes its events:
+  a head becomes a queued request with its payload stream; body bytes go to
+  the stream of the message being parsed (which, with pipelining, may not be
+  the one being handled); a parse error is queued after the requests that
+  preceded it, so nothing already received is lost and nothing after the
+  error is served.
+* ``start()`` (the task in ``_request_handler``, as in 1.1) takes queued
+  requests one at a time, calls ``handle_request`` and then decides, in
+  :meth:`_should_keep_alive`, whether the connection serves another request.
+* Deadlines are loop timers (``call_at``), one per connection, re-armed at
+  phase changes: waiting for a head (``slow_request_timeout``, else
+  ``keepalive_timeout``), idle between requests (``keepalive_timeout``).
+  Expiry closes silently (api-spec §12 decision 5).
+* Input flow control: reading pauses while a body stream holds more than its
+  limit unread, or while more than ``max_pipelined`` requests wait.
+* Every exit goes through ``start()``'s ``finally``, which closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import http.server
+import socket
+import sys
+import traceback
+import types
+import warnings
+from collections import deque
+from typing import Any, Awaitable, Deque, Optional, Union
+
+from . import errors, hdrs
+from ._decoders import BodyDecoder
+from .compat import ensure_awaitable
+from .log import AccessLogger, access_logger, server_logger
+from .message import RawRequestMessage
+from .parser import (
+    DEFAULT_MAX_HEADER_COUNT,
+    END_OF_MESSAGE,
+    HEAD_EXPECT_CONTINUE,
+    HEAD_HAS_BODY,
+    HEAD_UPGRADE,
+    RequestParser,
+    Upgrade,
+)
+from .response import Response
+from .streams import EMPTY_PAYLOAD, FlowControlStreamReader
+from .writer import StreamWriter
+
+__all__ = ("ServerHttpProtocol",)
+
+RESPONSES = http.server.BaseHTTPRequestHandler.responses
+
+DEFAULT_ERROR_MESSAGE = """
+<html>
+  <head>
+    <title>{status} {reason}</title>
+  </head>
+  <body>
+    <h1>{status} {reason}</h1>
+    {message}
+  </body>
+</html>"""
+
+#: Requests parsed ahead of the one being handled before reading pauses.
+MAX_PIPELINED = 16
+
+_PAUSE_BODY = 1
+_PAUSE_QUEUE = 2
+
+
+def tcp_keepalive(server: Any, transport: asyncio.BaseTransport) -> None:
+    """Turn on SO_KEEPALIVE for the connection's socket (aiohttp 1.1 name)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        except OSError:
+            pass
+
+
+def _caller_stacklevel(obj: Any) -> int:
+    """The warnings stacklevel of the line that built ``obj``, past any
+    ``__init__`` of subclasses that chain to ours with ``super()``."""
+    level = 2
+    frame = sys._getframe(2)
+    while (
+        frame is not None
+        and frame.f_code.co_name == "__init__"
+        and frame.f_locals.get("self") is obj
+    ):
+        level += 1
+        frame = frame.f_back
+    return level
+
+
+class _Request:
+    """A parsed request waiting for (or being served by) the handler."""
+
+    __slots__ = ("message", "flags", "payload", "complete")
+
+    def __init__(self, message: RawRequestMessage, flags: int, payload: Any) -> None:
+        self.message = message
+        self.flags = flags
+        self.payload = payload
+        self.complete = False  # the whole body arrived
+
+
+class _BodyFeed:
+    """Routes body bytes of the message being parsed into its payload,
+    decompressing when Content-Encoding asks for it."""
+
+    __slots__ = ("request", "decoder")
+
+    def __init__(self, request: _Request, decoder: Optional[BodyDecoder]) -> None:
+        self.request = request
+        self.decoder = decoder
+
+
+class _Discard:
+    """Stands in for a decoder after a decoding error: drops the rest."""
+
+    __slots__ = ()
+
+    def decompress(self, data: bytes) -> bytes:
+        return b""
+
+    def flush(self) -> bytes:
+        return b""
+
+
+_DISCARD: Any = _Discard()
+
+
+class ServerHttpProtocol(asyncio.Protocol):
+    """Serves HTTP/1.1 on one connection; subclass it and override
+    :meth:`handle_request`.
+
+    Keyword arguments are those of aiohttp 1.1 (api-spec §2.1) plus limits:
+    ``max_line_size`` (request line, 414), ``max_field_size`` (one header
+    line, 431), ``max_headers`` (header section size, 431),
+    ``max_header_count`` (431) and ``max_body_size`` (413, also after
+    decompression; ``None`` for no limit).
+    """
+
+    _request_count = 0
+    _request_handler: Optional[asyncio.Task] = None
+    _reading_request = False
+    _keepalive = False
+    _closing = False
+    transport: Optional[asyncio.Transport] = None
+    writer: Optional[StreamWriter] = None
+
+    def __init__(
+        self,
+        *,
+        loop: Optional[asyncio.AbstractEventLoop] = None,
+        keepalive_timeout: Optional[float] = 75,
+        tcp_keepalive: bool = True,
+        slow_request_timeout: Optional[float] = 0,
+        logger: Any = server_logger,
+        access_log: Any = access_logger,
+        access_log_format: Optional[str] = None,
+        debug: bool = False,
+        max_line_size: int = 8190,
+        max_headers: int = 32768,
+        max_field_size: int = 8190,
+        max_header_count: int = DEFAULT_MAX_HEADER_COUNT,
+        max_body_size: Optional[int] = None,
+        max_pipelined: int = MAX_PIPELINED,
+        **kwargs: Any,
+    ) -> None:
+        # Deprecated aliases of aiohttp 0.x, one warning each, pointing at
+        # the line that builds the protocol (stacklevel 3: past __init__ and
+        # the factory lambda's call frame is the caller's line).
+        stacklevel = _caller_stacklevel(self)
+        for old, new in (
+            ("log", "logger"),
+            ("keep_alive_on", "tcp_keepalive"),
+            ("keep_alive", "keepalive_timeout"),
+            ("timeout", "slow_request_timeout"),
+        ):
+            if old in kwargs:
+                warnings.warn(
+                    f"{old} is deprecated, use {new} instead",
+                    DeprecationWarning,
+                    stacklevel=stacklevel,
+                )
+                value = kwargs.pop(old)
+                if new == "logger":
+                    logger = value
+                elif new == "tcp_keepalive":
+                    tcp_keepalive = value
+                elif new == "keepalive_timeout":
+                    keepalive_timeout = value
+                else:
+                    slow_request_timeout = value
+        limit = kwargs.pop("limit", 2**16)
+        kwargs.pop("buf", None)
+        if kwargs:
+            raise TypeError(f"__init__() got an unexpected keyword argument {next(iter(kwargs))!r}")
+        self._loop = loop  # type: ignore[assignment]
+        self._keepalive_timeout = keepalive_timeout
+        self._tcp_keepalive = tcp_keepalive
+        self._slow_request_timeout = slow_request_timeout
+        self.logger = logger
+        self.debug = debug
+        self.access_log = access_log
+        if access_log:
+            self.access_logger: Optional[AccessLogger] = (
+                AccessLogger(access_log, access_log_format)
+                if access_log_format
+                else AccessLogger(access_log)
+            )
+        else:
+            self.access_logger = None
+        self._limit = limit
+        self._max_body_size = max_body_size
+        self._max_pipelined = max_pipelined
+        self._parser = RequestParser(
+            max_line_size=max_line_size,
+            max_field_size=max_field_size,
+            max_headers=max_headers,
+            max_header_count=max_header_count,
+            max_body_size=max_body_size,
+        )
+        self._queue: Deque[Union[_Request, errors.HttpProcessingError]] = deque()
+        self._feed: Optional[_BodyFeed] = None
+        self._last_parsed: Optional[_Request] = None
+        self._upgraded: Optional[_Request] = None
+        self._waiter: Optional[asyncio.Future] = None
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._pause = 0
+        self._eof = False
+        self._keepalive_set = False
+        self._in_handler = False
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def keepalive_timeout(self) -> Optional[float]:
+        return self._keepalive_timeout
+
+    @property
+    def keep_alive_timeout(self) -> Optional[float]:
+        warnings.warn("Use keepalive_timeout property instead", DeprecationWarning, stacklevel=2)
+        return self._keepalive_timeout
+
+    @property
+    def reader(self) -> RequestParser:
+        """The request parser (1.1 exposed its StreamParser here)."""
+        return self._parser
+
+    def is_connected(self) -> bool:
+        return self.transport is not None
+
+    # ------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        self.transport = transport  # type: ignore[assignment]
+        self.writer = StreamWriter(transport, self, None, loop)
+        self._request_handler = loop.create_task(self.start())
+        self._arm_timer(self._head_timeout())
+        if self._tcp_keepalive:
+            tcp_keepalive(self, transport)
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.transport = None
+        writer = self.writer
+        self.writer = None
+        if writer is not None:
+            writer.connection_lost(exc)
+        self._closing = True
+        self._cancel_timer()
+        disconnect = errors.ClientDisconnectedError()
+        feed = self._feed
+        if feed is not None and not feed.request.complete:
+            feed.request.payload.set_exception(disconnect)
+        if self._upgraded is not None:
+            self._upgraded.payload.feed_eof()
+        for item in self._queue:
+            if isinstance(item, _Request) and not item.complete:
+                item.payload.set_exception(disconnect)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        handler = self._request_handler
+        if handler is not None and self._in_handler:
+            handler.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        if self._upgraded is not None:
+            self._upgraded.payload.feed_data(data)
+            return
+        self._reading_request = True
+        self._route(self._parser.feed_data(data))
+
+    def eof_received(self) -> Optional[bool]:
+        self._eof = True
+        if self._upgraded is not None:
+            self._upgraded.payload.feed_eof()
+            return True
+        clean = self._parser.feed_eof()
+        feed = self._feed
+        if not clean and feed is not None and not feed.request.complete:
+            # The client stopped mid-body: the handler's read raises.
+            feed.request.payload.set_exception(errors.ClientDisconnectedError())
+            self._feed = None
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        # Keep the write side open while requests remain to be answered (a
+        # client may half-close after a complete request).  TLS cannot
+        # half-close; asyncio closes it after this anyway.
+        transport = self.transport
+        return transport is None or transport.get_extra_info("sslcontext") is None
+
+    def pause_writing(self) -> None:
+        if self.writer is not None:
+            self.writer.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.writer is not None:
+            self.writer.resume_writing()
+
+    # Called by body streams (FlowControlStreamReader) for back-pressure.
+    def pause_reading(self) -> None:
+        self._set_pause(_PAUSE_BODY, True)
+
+    def resume_reading(self) -> None:
+        self._set_pause(_PAUSE_BODY, False)
+
+    def _set_pause(self, reason: int, on: bool) -> None:
+        before = self._pause
+        self._pause = before | reason if on else before & ~reason
+        transport = self.transport
+        if transport is None or bool(before) == bool(self._pause):
+            return
+        try:
+            if self._pause:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+        except (AttributeError, RuntimeError):
+            pass  # closing, or a transport without read flow control
+
+    # --------------------------------------------------------------- parsing
+
+    def _route(self, events: list) -> None:
+        queue = self._queue
+        it = iter(events)
+        for ev in it:
+            if type(ev) is RawRequestMessage:
+                flags = next(it)
+                request = self._last_parsed = self._new_request(ev, flags)
+                queue.append(request)
+            elif type(ev) is bytes:
+                self._feed_body(ev)
+            elif ev is END_OF_MESSAGE:
+                feed = self._feed
+                if feed is not None:
+                    self._feed = None
+                    self._end_body(feed)
+            elif isinstance(ev, Upgrade):
+                request = self._last_parsed
+                if request is not None:
+                    self._upgraded = request
+                    if ev.tail and not request.payload.is_eof():
+                        request.payload.feed_data(ev.tail)
+            else:  # a parse error: the stream is broken from here on
+                feed = self._feed
+                if feed is not None:
+                    self._feed = None
+                    feed.request.payload.set_exception(ev)
+                queue.append(ev)
+        if len(queue) > self._max_pipelined:
+            self._set_pause(_PAUSE_QUEUE, True)
+        waiter = self._waiter
+        if queue and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _new_request(self, message: RawRequestMessage, flags: int) -> _Request:
+        if flags & (HEAD_HAS_BODY | HEAD_UPGRADE):
+            on_first_read = self._send_continue if flags & HEAD_EXPECT_CONTINUE else None
+            payload: Any = FlowControlStreamReader(
+                self, self._limit, loop=self._loop, on_first_read=on_first_read
+            )
+            request = _Request(message, flags, payload)
+            if flags & HEAD_HAS_BODY:
+                decoder = None
+                if message.compression:
+                    decoder = BodyDecoder(message.compression, self._max_body_size)
+                self._feed = _BodyFeed(request, decoder)
+            else:
+                request.complete = True
+                if not flags & HEAD_UPGRADE:
+                    payload.feed_eof()
+        else:
+            request = _Request(message, flags, EMPTY_PAYLOAD)
+            request.complete = True
+        return request
+
+    def _feed_body(self, data: bytes) -> None:
+        feed = self._feed
+        if feed is None:
+            return
+        payload = feed.request.payload
+        if feed.decoder is not None:
+            try:
+                data = feed.decoder.decompress(data)
+            except errors.HttpProcessingError as exc:
+                payload.set_exception(exc)
+                feed.decoder = _DISCARD  # the rest of this body is unreadable
+                return
+        if data:
+            payload.feed_data(data)
+
+    def _end_body(self, feed: _BodyFeed) -> None:
+        request = feed.request
+        request.complete = True
+        payload = request.payload
+        if payload.exception() is not None:
+            return
+        if feed.decoder is not None:
+            try:
+                tail = feed.decoder.flush()
+            except errors.HttpProcessingError as exc:
+                payload.set_exception(exc)
+                return
+            if tail:
+                payload.feed_data(tail)
+        payload.feed_eof()
+
+    def _send_continue(self) -> None:
+        """RFC 9110 §10.1.1: the client waits for 100 before sending the body;
+        send it when the handler first reads, never if it answers without
+        reading."""
+        writer = self.writer
+        if writer is not None and not (
+            writer.response is not None and writer.response.headers_sent
+        ):
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    # ------------------------------------------------------------- deadlines
+
+    def _head_timeout(self) -> Optional[float]:
+        slow = self._slow_request_timeout or 0
+        keep = self._keepalive_timeout or 0
+        return max(slow, keep) or None
+
+    def _arm_timer(self, delay: Optional[float]) -> None:
+        self._cancel_timer()
+        if delay and self._loop is not None:
+            self._timer = self._loop.call_at(self._loop.time() + delay, self._on_timeout)
+
+    def _cancel_timer(self) -> None:
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        if self._in_handler:
+            return
+        self.log_debug("Request handler timed out.")
+        self._closing = True
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -------------------------------------------------------------- the loop
+
+    def keep_alive(self, val: bool) -> None:
+        """Keep (True) or close (False) the connection after this request."""
+        self._keepalive = bool(val)
+        self._keepalive_set = True
+
+    async def start(self) -> None:
+        """Serve requests on this connection until it closes."""
+        loop = self._loop
+        queue = self._queue
+        writer = self.writer
+        assert writer is not None
+        writer.set_tcp_nodelay(True)
+        # Coalesce each response's writes (head and small body) into one
+        # transport.write(); anything still gathered when the handler
+        # suspends goes out on the next loop iteration (see writer.py).
+        writer.cork()
+        message: Optional[RawRequestMessage] = None
+        try:
+            while not self._closing:
+                if not queue:
+                    if self._eof or self.transport is None:
+                        self.log_debug("Ignored premature client disconnection #1.")
+                        break
+                    waiter = self._waiter = loop.create_future()
+                    try:
+                        await waiter
+                    finally:
+                        self._waiter = None
+                    continue
+                item = queue.popleft()
+                if self._pause & _PAUSE_QUEUE and len(queue) <= self._max_pipelined // 2:
+                    self._set_pause(_PAUSE_QUEUE, False)
+                if not isinstance(item, _Request):
+                    # Malformed request: answer it and close (RFC 9112 §2.2).
+                    writer.request_method = None
+                    writer.response = None
+                    self.handle_error(item.code, None, None, item, item.headers, item.message)
+                    break
+                self._cancel_timer()
+                message = item.message
+                self._keepalive = False
+                self._keepalive_set = False
+                self._request_count += 1
+                self._reading_request = False
+                writer.request_method = message.method
+                writer.request_version = message.version
+                writer.request_should_close = message.should_close
+                writer.response = None
+                self._in_handler = True
+                try:
+                    result = self.handle_request(message, item.payload)
+                    if type(result) is types.CoroutineType:
+                        await result
+                    elif result is not None:
+                        await ensure_awaitable(result)
+                finally:
+                    self._in_handler = False
+                    writer.flush()
+                if not self._should_keep_alive(item):
+                    break
+                if self._upgraded is not None:
+                    break
+                message = None
+                self._arm_timer(self._keepalive_timeout if not queue else self._head_timeout())
+        except asyncio.CancelledError:
+            self.log_debug("Request handler cancelled.")
+        except errors.ClientDisconnectedError:
+            self.log_debug("Ignored premature client disconnection #1.")
+        except errors.HttpProcessingError as exc:
+            self._error_after_handler(exc.code, message, exc, exc.headers, exc.message)
+        except Exception as exc:
+            self._error_after_handler(500, message, exc, None, None)
+        finally:
+            self._request_handler = None
+            self._in_handler = False
+            self._cancel_timer()
+            transport = self.transport
+            if transport is None:
+                self.log_debug("Ignored premature client disconnection #2.")
+            else:
+                if self.writer is not None:
+                    self.writer.flush()
+                transport.close()
+
+    def _error_after_handler(
+        self, status: int, message: Any, exc: BaseException, headers: Any, reason: Any
+    ) -> None:
+        writer = self.writer
+        response = writer.response if writer is not None else None
+        if response is not None and response.headers_sent:
+            # The head is out: a second response would corrupt the stream
+            # (api-spec §11 row 6).  Log it; the finally clause closes, and
+            # the client sees a truncated response.
+            self.log_exception("Error handling request")
+            return
+        self.handle_error(status, message, None, exc, headers, reason)
+
+    def _should_keep_alive(self, request: _Request) -> bool:
+        """The one place that decides whether the connection serves another
+        request (api-spec §12 decision 2, RFC 9112 §9.3, §9.6)."""
+        if not self._keepalive_timeout or self._closing or self.transport is None:
+            return False
+        if not request.complete:
+            self.log_debug("Uncompleted request.")
+            return False
+        if request.message.should_close:
+            return False
+        writer = self.writer
+        response = writer.response if writer is not None else None
+        if self._keepalive_set:
+            if not self._keepalive:
+                return False
+            # An explicit yes still needs a response the client can delimit.
+            return response is None or (response.eof_written and response.keep_alive())
+        return response is not None and response.eof_written and response.keep_alive()
+
+    # ------------------------------------------------------------ handlers
+
+    def handle_request(self, message: RawRequestMessage, payload: Any) -> Awaitable[Any]:
+        """The default handler: 404 (override it).  Writes synchronously and
+        returns the drain awaitable, as 1.1 did."""
+        now = self._loop.time() if self._loop is not None else 0.0
+        response = Response(self.writer, 404, http_version=message.version, close=True)
+        body = b"Page Not Found!"
+        response.add_header(hdrs.CONTENT_TYPE, "text/plain")
+        response.add_header(hdrs.CONTENT_LENGTH, str(len(body)))
+        response.send_headers()
+        response.write(body)
+        drain = response.write_eof()
+        self.keep_alive(False)
+        self.log_access(message, None, response, (self._loop.time() if self._loop else 0.0) - now)
+        return drain
+
+    def handle_error(
+        self,
+        status: int = 500,
+        message: Optional[RawRequestMessage] = None,
+        payload: Any = None,
+        exc: Optional[BaseException] = None,
+        headers: Any = None,
+        reason: Optional[str] = None,
+    ) -> Any:
+        """Write an HTML error page and close after it (api-spec §2.9).
+
+        Status, reason and message are HTML-escaped; request text is never
+        echoed beyond the fixed parser messages (§11 row 5)."""
+        now = self._loop.time() if self._loop is not None else 0.0
+        try:
+            if self.transport is None or self.writer is None:
+                return ()
+            try:
+                phrase, msg = RESPONSES[status]
+            except KeyError:
+                status = 500
+                phrase, msg = "???", ""
+            if status == 500:
+                self.log_exception("Error handling request")
+            if reason:
+                phrase = msg = reason
+            msg = html.escape(str(msg))
+            phrase = html.escape(str(phrase))
+            if self.debug and exc is not None:
+                try:
+                    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+                    msg += "<br><h2>Traceback:</h2>\n<pre>{}</pre>".format(html.escape("".join(tb)))
+                except Exception:
+                    pass
+            body = DEFAULT_ERROR_MESSAGE.format(status=status, reason=phrase, message=msg).encode(
+                "utf-8"
+            )
+            writer = self.writer
+            writer.response = None
+            response = Response(writer, status, close=True)
+            response.add_header(hdrs.CONTENT_TYPE, "text/html; charset=utf-8")
+            response.add_header(hdrs.CONTENT_LENGTH, str(len(body)))
+            if headers is not None:
+                for name, value in headers:
+                    response.add_header(name, value)
+            response.send_headers()
+            response.write(body)
+            drain = response.write_eof()
+            self.log_access(
+                message, None, response, (self._loop.time() if self._loop else 0.0) - now
+            )
+            return drain
+        finally:
+            self.keep_alive(False)
+
+    # -------------------------------------------------------------- logging
+
+    def log_access(self, message: Any, environ: Any, response: Any, time: float) -> None:
+        if self.access_logger is not None:
+            self.access_logger.log(message, environ, response, self.transport, time)
+
+    def log_debug(self, *args: Any, **kw: Any) -> None:
+        if self.debug:
+            self.logger.debug(*args, **kw)
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        self.logger.exception(*args, **kw)
+
+    # ------------------------------------------------------------- shutdown
+
+    def closing(self, timeout: float = 15.0) -> None:
+        """Stop after the current request (0.22's name; nothing waits)."""
+        self._closing = True
+        if not self._in_handler:
+            self._cancel_timer()
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    async def shutdown(self, timeout: Optional[float] = 15.0) -> None:
+        """Close this connection gracefully: an idle keep-alive connection at
+        once, a running handler after it finishes or ``timeout`` elapses."""
+        handler = self._request_handler
+        if handler is None:
+            return
+        self._closing = True
+        if not self._in_handler:
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        elif timeout:
+            cancel = self._loop.call_later(timeout, handler.cancel)
+            try:
+                await asyncio.shield(handler)
+            except asyncio.CancelledError:
+                pass
+            finally:
+                cancel.cancel()
+            return
+        else:
+            handler.cancel()
+        try:
+            await asyncio.shield(handler)
+        except asyncio.CancelledError:
+            pass
