@@ -50,7 +50,10 @@ try:  # the installed package first (PyPy venvs), then the source tree
     import llserver
 except ImportError:
     sys.path.insert(0, str(ROOT))
-    import llserver
+    try:
+        import llserver
+    except ImportError as exc:
+        sys.exit(f"cannot import llserver ({exc}): pip install the checkout first")
 
 RawRequestMessage = llserver.RawRequestMessage
 RequestParser = llserver.RequestParser

@@ -13,6 +13,7 @@ import pickle
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
 import multidict
@@ -230,11 +231,19 @@ def test_subclass_adds_no_instance_dict():
     multidict.MultiDict.__module__ == "multidict._multidict_py",
     reason="already running on multidict's pure-Python implementation",
 )
-def test_same_behaviour_on_the_pure_python_multidict_that_pypy_uses():
+def test_same_behaviour_on_the_pure_python_multidict_that_pypy_uses(tmp_path):
     """PyPy always gets multidict's pure-Python classes; run this file on them."""
-    env = dict(os.environ, MULTIDICT_NO_EXTENSIONS="1")
+    # The child must import the same llserver as this run (installed in CI,
+    # in-tree in a development checkout), not the source tree from its cwd.
+    pkg_parent = str(Path(_multidict.__file__).resolve().parent.parent)
+    env = dict(
+        os.environ,
+        MULTIDICT_NO_EXTENSIONS="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [pkg_parent, os.environ.get("PYTHONPATH")])),
+    )
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+        cwd=str(tmp_path),
         env=env,
         capture_output=True,
         text=True,
