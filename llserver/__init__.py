@@ -17,11 +17,11 @@ from . import (
 from ._multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy, istr, upstr
 from ._version import __version__ as __version__
 from .compat import create_future, ensure_future
+from .embedding import run, serve, shutdown, start_server  # noqa: E402
 from .errors import *  # noqa: F403
 from .message import HttpVersion, HttpVersion10, HttpVersion11, RawRequestMessage
 from .parser import RequestParser
 from .response import Response
-from .serve import run, serve, shutdown, start_server  # noqa: E402
 from .streams import (
     ChunksQueue,
     DataQueue,

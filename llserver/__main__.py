@@ -12,7 +12,7 @@ import sys
 from typing import List, Optional
 
 from .demo import HttpRequestHandler
-from .serve import run
+from .embedding import run
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -1,10 +1,11 @@
 """The multidict names aiohttp 1.1 re-exported, plus a ``MultiDict`` that takes bytes keys.
 
-aiohttp 1.1 shipped with multidict 2.x, which stored any key it was given.  The
-design document relies on that: ``MultiDict(parse_qsl(data))`` with ``data`` the
-``bytes`` of a form body gets ``(b'a', b'1')`` pairs, and old code then asks for
-``params.getall(b'a')``.  multidict 7 accepts only ``str`` keys and raises
-``TypeError`` on such pairs.
+The design document's POST example calls ``MultiDict(parse_qsl(data))`` with
+``data`` the ``bytes`` of a form body, which gives ``(b'a', b'1')`` pairs.
+multidict's C implementation raises ``TypeError`` on bytes keys (already in
+multidict 2.x under aiohttp 1.1; only its pure-Python fallback took them), so
+the example never worked as written.  llserver makes it work, and lets code
+look keys up as ``b'a'`` or ``'a'``.
 
 :class:`MultiDict` here subclasses ``multidict.MultiDict`` (so ``isinstance``
 checks against either class hold) and decodes bytes keys to ``str`` wherever a

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import html
 import http.server
+import inspect
 import socket
 import sys
 import traceback
@@ -43,7 +44,6 @@ from .parser import (
     END_OF_MESSAGE,
     HEAD_EXPECT_CONTINUE,
     HEAD_HAS_BODY,
-    HEAD_UPGRADE,
     RequestParser,
     Upgrade,
 )
@@ -69,8 +69,18 @@ DEFAULT_ERROR_MESSAGE = """
 #: Requests parsed ahead of the one being handled before reading pauses.
 MAX_PIPELINED = 16
 
+#: Deadline for reading a request head when neither ``keepalive_timeout``
+#: nor ``slow_request_timeout`` gives one: a client never holds a
+#: connection forever by sending nothing (slowloris).
+DEFAULT_HEAD_TIMEOUT = 60.0
+
+#: Bound on a decompressed request body when ``max_body_size`` is None:
+#: a few kilobytes of gzip must not inflate into gigabytes (→ 413).
+DEFAULT_MAX_INFLATED_SIZE = 64 * 1024 * 1024
+
 _PAUSE_BODY = 1
 _PAUSE_QUEUE = 2
+_PAUSE_UPGRADE = 4
 
 
 def tcp_keepalive(server: Any, transport: asyncio.BaseTransport) -> None:
@@ -155,6 +165,15 @@ class ServerHttpProtocol(asyncio.Protocol):
     transport: Optional[asyncio.Transport] = None
     writer: Optional[StreamWriter] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Legacy handlers written as generators (``yield from`` style, once
+        decorated with the removed ``@asyncio.coroutine``) are made
+        awaitable, so they run unchanged (api-spec §11 row 1)."""
+        super().__init_subclass__(**kwargs)
+        handler = cls.__dict__.get("handle_request")
+        if handler is not None and inspect.isgeneratorfunction(handler):
+            cls.handle_request = types.coroutine(handler)  # type: ignore[method-assign]
+
     def __init__(
         self,
         *,
@@ -220,6 +239,9 @@ class ServerHttpProtocol(asyncio.Protocol):
             self.access_logger = None
         self._limit = limit
         self._max_body_size = max_body_size
+        self._max_inflated_size = (
+            max_body_size if max_body_size is not None else DEFAULT_MAX_INFLATED_SIZE
+        )
         self._max_pipelined = max_pipelined
         self._parser = RequestParser(
             max_line_size=max_line_size,
@@ -232,6 +254,8 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._feed: Optional[_BodyFeed] = None
         self._last_parsed: Optional[_Request] = None
         self._upgraded: Optional[_Request] = None
+        self._upgrade_tail: Optional[bytearray] = None
+        self._cancelled_by_server = False
         self._waiter: Optional[asyncio.Future] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._pause = 0
@@ -283,8 +307,9 @@ class ServerHttpProtocol(asyncio.Protocol):
         feed = self._feed
         if feed is not None and not feed.request.complete:
             feed.request.payload.set_exception(disconnect)
-        if self._upgraded is not None:
-            self._upgraded.payload.feed_eof()
+        upgraded = self._upgraded
+        if upgraded is not None and upgraded.payload is not EMPTY_PAYLOAD:
+            upgraded.payload.feed_eof()
         for item in self._queue:
             if isinstance(item, _Request) and not item.complete:
                 item.payload.set_exception(disconnect)
@@ -293,19 +318,22 @@ class ServerHttpProtocol(asyncio.Protocol):
             waiter.set_result(None)
         handler = self._request_handler
         if handler is not None and self._in_handler:
+            self._cancelled_by_server = True
             handler.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._upgraded is not None:
-            self._upgraded.payload.feed_data(data)
+            self._upgraded_data(data)
             return
         self._reading_request = True
         self._route(self._parser.feed_data(data))
 
     def eof_received(self) -> Optional[bool]:
         self._eof = True
-        if self._upgraded is not None:
-            self._upgraded.payload.feed_eof()
+        upgraded = self._upgraded
+        if upgraded is not None:
+            if upgraded.message.method == "CONNECT":
+                upgraded.payload.feed_eof()
             return True
         clean = self._parser.feed_eof()
         feed = self._feed
@@ -369,11 +397,13 @@ class ServerHttpProtocol(asyncio.Protocol):
                     self._feed = None
                     self._end_body(feed)
             elif isinstance(ev, Upgrade):
-                request = self._last_parsed
-                if request is not None:
-                    self._upgraded = request
-                    if ev.tail and not request.payload.is_eof():
-                        request.payload.feed_data(ev.tail)
+                # The parser stopped after an Upgrade or CONNECT request
+                # (RFC 9110 §7.8, §9.3.6): what follows is not HTTP until
+                # the handler declines the switch (see _after_upgrade).
+                self._upgraded = self._last_parsed
+                self._upgrade_tail = bytearray()
+                if ev.tail:
+                    self._upgraded_data(ev.tail)
             else:  # a parse error: the stream is broken from here on
                 feed = self._feed
                 if feed is not None:
@@ -386,22 +416,40 @@ class ServerHttpProtocol(asyncio.Protocol):
         if queue and waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def _upgraded_data(self, data: bytes) -> None:
+        """Bytes after an Upgrade/CONNECT request: a CONNECT tunnel's go to
+        its payload stream; an Upgrade's wait (bounded, reading pauses) until
+        the handler has answered."""
+        upgraded = self._upgraded
+        assert upgraded is not None
+        if upgraded.message.method == "CONNECT":
+            upgraded.payload.feed_data(data)
+            return
+        tail = self._upgrade_tail
+        assert tail is not None
+        tail += data
+        if len(tail) > 2 * self._limit:
+            self._set_pause(_PAUSE_UPGRADE, True)
+
     def _new_request(self, message: RawRequestMessage, flags: int) -> _Request:
-        if flags & (HEAD_HAS_BODY | HEAD_UPGRADE):
-            on_first_read = self._send_continue if flags & HEAD_EXPECT_CONTINUE else None
+        connect = message.method == "CONNECT"
+        if flags & HEAD_HAS_BODY or connect:
+            # RFC 9110 §10.1.1: no 100 (Continue) for an HTTP/1.0 client.
+            expect = flags & HEAD_EXPECT_CONTINUE and message.version >= (1, 1)
             payload: Any = FlowControlStreamReader(
-                self, self._limit, loop=self._loop, on_first_read=on_first_read
+                self,
+                self._limit,
+                loop=self._loop,
+                on_first_read=self._send_continue if expect else None,
             )
             request = _Request(message, flags, payload)
             if flags & HEAD_HAS_BODY:
                 decoder = None
                 if message.compression:
-                    decoder = BodyDecoder(message.compression, self._max_body_size)
+                    decoder = BodyDecoder(message.compression, self._max_inflated_size)
                 self._feed = _BodyFeed(request, decoder)
-            else:
+            else:  # a CONNECT tunnel: its bytes come after the Upgrade event
                 request.complete = True
-                if not flags & HEAD_UPGRADE:
-                    payload.feed_eof()
         else:
             request = _Request(message, flags, EMPTY_PAYLOAD)
             request.complete = True
@@ -453,7 +501,7 @@ class ServerHttpProtocol(asyncio.Protocol):
     def _head_timeout(self) -> Optional[float]:
         slow = self._slow_request_timeout or 0
         keep = self._keepalive_timeout or 0
-        return max(slow, keep) or None
+        return max(slow, keep) or DEFAULT_HEAD_TIMEOUT
 
     def _arm_timer(self, delay: Optional[float]) -> None:
         self._cancel_timer()
@@ -527,7 +575,11 @@ class ServerHttpProtocol(asyncio.Protocol):
                 self._reading_request = False
                 writer.request_method = message.method
                 writer.request_version = message.version
-                writer.request_should_close = message.should_close
+                # Announce the close when this response is the last one
+                # (RFC 9112 §9.6).
+                writer.request_should_close = (
+                    message.should_close or not self._keepalive_timeout or self._closing
+                )
                 writer.response = None
                 self._in_handler = True
                 try:
@@ -536,12 +588,24 @@ class ServerHttpProtocol(asyncio.Protocol):
                         await result
                     elif result is not None:
                         await ensure_awaitable(result)
+                except asyncio.CancelledError:
+                    if self._cancelled_by_server or self.transport is None:
+                        raise
+                    # A handler's own stray CancelledError is a bug in the
+                    # handler, not a disconnect (api-spec §11 row 18).
+                    self._error_after_handler(500, message, None, None, None)
+                    break
+                except errors.ClientDisconnectedError as exc:
+                    if self.transport is None:
+                        raise
+                    self._error_after_handler(500, message, exc, None, None)
+                    break
                 finally:
                     self._in_handler = False
                     writer.flush()
                 if not self._should_keep_alive(item):
                     break
-                if self._upgraded is not None:
+                if self._upgraded is item and not self._after_upgrade(item):
                     break
                 message = None
                 self._arm_timer(self._keepalive_timeout if not queue else self._head_timeout())
@@ -565,8 +629,27 @@ class ServerHttpProtocol(asyncio.Protocol):
                     self.writer.flush()
                 transport.close()
 
+    def _after_upgrade(self, request: _Request) -> bool:
+        """After the handler of an Upgrade/CONNECT request: go on with HTTP
+        if it declined the switch, with the bytes that followed the request.
+        A CONNECT tunnel or a 101 response ends HTTP on this connection."""
+        writer = self.writer
+        response = writer.response if writer is not None else None
+        if request.message.method == "CONNECT" or (response is not None and response.status == 101):
+            return False
+        tail = bytes(self._upgrade_tail or b"")
+        self._upgraded = None
+        self._upgrade_tail = None
+        self._set_pause(_PAUSE_UPGRADE, False)
+        self._parser.resume_after_upgrade()
+        if tail:
+            self._route(self._parser.feed_data(tail))
+        if self._eof:
+            self._parser.feed_eof()
+        return True
+
     def _error_after_handler(
-        self, status: int, message: Any, exc: BaseException, headers: Any, reason: Any
+        self, status: int, message: Any, exc: Optional[BaseException], headers: Any, reason: Any
     ) -> None:
         writer = self.writer
         response = writer.response if writer is not None else None
@@ -693,6 +776,10 @@ class ServerHttpProtocol(asyncio.Protocol):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
+    def _cancel_handler(self, handler: asyncio.Task) -> None:
+        self._cancelled_by_server = True
+        handler.cancel()
+
     async def shutdown(self, timeout: Optional[float] = 15.0) -> None:
         """Close this connection gracefully: an idle keep-alive connection at
         once, a running handler after it finishes or ``timeout`` elapses."""
@@ -705,7 +792,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
         elif timeout:
-            cancel = self._loop.call_later(timeout, handler.cancel)
+            cancel = self._loop.call_later(timeout, self._cancel_handler, handler)
             try:
                 await asyncio.shield(handler)
             except asyncio.CancelledError:
@@ -714,7 +801,7 @@ class ServerHttpProtocol(asyncio.Protocol):
                 cancel.cancel()
             return
         else:
-            handler.cancel()
+            self._cancel_handler(handler)
         try:
             await asyncio.shield(handler)
         except asyncio.CancelledError:

@@ -1,0 +1,169 @@
+"""Upgrade/CONNECT hand-off, legacy handler styles and the server's own
+policies (announced close, 100-continue rules, inflate limit), through real
+sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import zlib
+
+from conftest import exchange, running_server, split_responses
+
+import llserver.server
+from llserver import Response, errors
+
+
+async def answer(proto, message, body: bytes, status: int = 200) -> None:
+    response = Response(proto.writer, status, http_version=message.version)
+    response.add_header("Content-Length", str(len(body)))
+    response.send_headers()
+    response.write(body)
+    await response.write_eof()
+
+
+class BodyEcho(llserver.server.ServerHttpProtocol):
+    async def handle_request(self, message, payload):
+        data = await payload.read()
+        await answer(self, message, b"%s:%s" % (message.path.encode(), data))
+
+
+async def test_declined_upgrade_is_answered_and_http_continues_with_the_next_request():
+    async with running_server(BodyEcho) as (_, port):
+        data, _ = await exchange(
+            port,
+            b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+            b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+    bodies = [body for _, body in split_responses(data)]
+    assert bodies == [b"/up:", b"/next:"]
+
+
+class Tunnel(llserver.server.ServerHttpProtocol):
+    async def handle_request(self, message, payload):
+        assert message.method == "CONNECT"
+        self.writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        chunk = await payload.readexactly(5)
+        self.writer.write(chunk.upper())
+        await self.writer.drain()
+
+
+async def test_connect_tunnel_bytes_reach_the_handler_through_the_payload():
+    async with running_server(Tunnel) as (_, port):
+        data, closed = await exchange(
+            port, pieces=[b"CONNECT host:443 HTTP/1.1\r\nHost: host:443\r\n\r\nhel", b"lo"], delay=0.05
+        )
+    assert data == b"HTTP/1.1 200 Connection Established\r\n\r\nHELLO"
+    assert closed
+
+
+class Switch(llserver.server.ServerHttpProtocol):
+    async def handle_request(self, message, payload):
+        response = Response(self.writer, 101, http_version=message.version)
+        response.add_header("Upgrade", "custom")
+        response.send_headers()
+        await response.write_eof()
+
+
+async def test_101_response_ends_http_on_the_connection():
+    async with running_server(Switch) as (_, port):
+        data, closed = await exchange(
+            port,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: custom\r\n\r\n"
+            b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+    assert data.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert b"Upgrade: custom" in data and data.count(b"HTTP/1.1") == 1
+    assert closed
+
+
+async def test_no_100_continue_for_http10_clients():
+    async with running_server(BodyEcho) as (_, port):
+        data, _ = await exchange(
+            port,
+            pieces=[b"POST /p HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", b"abc"],
+            delay=0.2,
+        )
+    assert b"100 Continue" not in data
+    assert data.startswith(b"HTTP/1.0 200 OK") and data.endswith(b"/p:abc")
+
+
+async def test_no_100_continue_when_the_handler_answers_without_reading():
+    class Ignore(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            await answer(self, message, b"no thanks", 413)
+
+    async with running_server(Ignore) as (_, port):
+        data, closed = await exchange(
+            port, b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"
+        )
+    assert data.startswith(b"HTTP/1.1 413") and b"100 Continue" not in data
+    assert closed  # the body never came: the connection cannot be reused
+
+
+class Legacy(llserver.server.ServerHttpProtocol):
+    def handle_request(self, message, payload):  # a generator, no decorator
+        data = yield from payload.read()
+        yield from asyncio.sleep(0)
+        yield from answer(self, message, b"legacy:" + data)
+
+
+async def test_undecorated_generator_handler_runs():
+    async with running_server(Legacy) as (_, port):
+        data, _ = await exchange(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+    assert data.endswith(b"legacy:hi")
+
+
+class StrayCancel(llserver.server.ServerHttpProtocol):
+    async def handle_request(self, message, payload):
+        if message.path == "/cancel":
+            raise asyncio.CancelledError()
+        raise errors.ClientDisconnectedError()
+
+
+async def test_handler_raising_cancelled_error_itself_gets_a_500():
+    async with running_server(StrayCancel) as (_, port):
+        data, closed = await exchange(port, b"GET /cancel HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 500") and closed
+
+
+async def test_handler_raising_disconnect_while_connected_gets_a_500():
+    async with running_server(StrayCancel) as (_, port):
+        data, closed = await exchange(port, b"GET /dc HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 500") and closed
+
+
+async def test_keep_alive_disabled_announces_connection_close():
+    async with running_server(lambda: BodyEcho(keepalive_timeout=0)) as (_, port):
+        data, closed = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"\r\nConnection: close\r\n" in data and closed
+
+
+async def test_gzip_bomb_is_refused_with_413_by_default():
+    bomb = gzip.compress(b"\0" * (llserver.server.DEFAULT_MAX_INFLATED_SIZE + 1024 * 1024), 9)
+
+    class Reader(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            await payload.read()
+            await answer(self, message, b"read it all")
+
+    async with running_server(Reader) as (_, port):
+        data, closed = await exchange(
+            port,
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+            % len(bomb)
+            + bomb,
+        )
+    assert data.startswith(b"HTTP/1.1 413") and closed
+
+
+async def test_zlib_wrapped_and_raw_deflate_bodies_are_both_decoded():
+    for body in (zlib.compress(b"payload"), zlib.compress(b"payload")[2:-4]):
+        async with running_server(BodyEcho) as (_, port):
+            data, _ = await exchange(
+                port,
+                b"POST /d HTTP/1.1\r\nHost: x\r\nContent-Encoding: deflate\r\nContent-Length: %d\r\n\r\n"
+                % len(body)
+                + body,
+            )
+        assert data.endswith(b"/d:payload"), data
