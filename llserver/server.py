@@ -162,7 +162,7 @@ class ServerHttpProtocol(asyncio.Protocol):
     _reading_request = False
     _keepalive = False
     _closing = False
-    transport: Optional[asyncio.Transport] = None
+    _transport: Optional[asyncio.Transport] = None
     writer: Optional[StreamWriter] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -279,8 +279,24 @@ class ServerHttpProtocol(asyncio.Protocol):
         """The request parser (1.1 exposed its StreamParser here)."""
         return self._parser
 
+    @property
+    def transport(self) -> Optional[asyncio.Transport]:
+        """The connection's transport (None when not connected).
+
+        The writer coalesces a response's writes; reaching for the raw
+        transport hands it what was gathered first, so bytes written through
+        ``self.transport`` never overtake the response already written."""
+        writer = self.writer
+        if writer is not None and writer.corked:
+            writer.flush()
+        return self._transport
+
+    @transport.setter
+    def transport(self, value: Optional[asyncio.Transport]) -> None:
+        self._transport = value
+
     def is_connected(self) -> bool:
-        return self.transport is not None
+        return self._transport is not None
 
     # ------------------------------------------------------ asyncio.Protocol
 
@@ -288,7 +304,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        self.transport = transport  # type: ignore[assignment]
+        self._transport = transport  # type: ignore[assignment]
         self.writer = StreamWriter(transport, self, None, loop)
         self._request_handler = loop.create_task(self.start())
         self._arm_timer(self._head_timeout())
@@ -296,7 +312,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             tcp_keepalive(self, transport)
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
-        self.transport = None
+        self._transport = None
         writer = self.writer
         self.writer = None
         if writer is not None:
@@ -347,7 +363,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         # Keep the write side open while requests remain to be answered (a
         # client may half-close after a complete request).  TLS cannot
         # half-close; asyncio closes it after this anyway.
-        transport = self.transport
+        transport = self._transport
         return transport is None or transport.get_extra_info("sslcontext") is None
 
     def pause_writing(self) -> None:
@@ -368,7 +384,7 @@ class ServerHttpProtocol(asyncio.Protocol):
     def _set_pause(self, reason: int, on: bool) -> None:
         before = self._pause
         self._pause = before | reason if on else before & ~reason
-        transport = self.transport
+        transport = self._transport
         if transport is None or bool(before) == bool(self._pause):
             return
         try:
@@ -520,7 +536,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             return
         self.log_debug("Request handler timed out.")
         self._closing = True
-        transport = self.transport
+        transport = self._transport
         if transport is not None:
             transport.close()
         waiter = self._waiter
@@ -549,7 +565,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         try:
             while not self._closing:
                 if not queue:
-                    if self._eof or self.transport is None:
+                    if self._eof or self._transport is None:
                         self.log_debug("Ignored premature client disconnection #1.")
                         break
                     waiter = self._waiter = loop.create_future()
@@ -589,14 +605,14 @@ class ServerHttpProtocol(asyncio.Protocol):
                     elif result is not None:
                         await ensure_awaitable(result)
                 except asyncio.CancelledError:
-                    if self._cancelled_by_server or self.transport is None:
+                    if self._cancelled_by_server or self._transport is None:
                         raise
                     # A handler's own stray CancelledError is a bug in the
                     # handler, not a disconnect (api-spec §11 row 18).
                     self._error_after_handler(500, message, None, None, None)
                     break
                 except errors.ClientDisconnectedError as exc:
-                    if self.transport is None:
+                    if self._transport is None:
                         raise
                     self._error_after_handler(500, message, exc, None, None)
                     break
@@ -621,7 +637,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._request_handler = None
             self._in_handler = False
             self._cancel_timer()
-            transport = self.transport
+            transport = self._transport
             if transport is None:
                 self.log_debug("Ignored premature client disconnection #2.")
             else:
@@ -664,7 +680,7 @@ class ServerHttpProtocol(asyncio.Protocol):
     def _should_keep_alive(self, request: _Request) -> bool:
         """The one place that decides whether the connection serves another
         request (api-spec §12 decision 2, RFC 9112 §9.3, §9.6)."""
-        if not self._keepalive_timeout or self._closing or self.transport is None:
+        if not self._keepalive_timeout or self._closing or self._transport is None:
             return False
         if not request.complete:
             self.log_debug("Uncompleted request.")
@@ -712,7 +728,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         echoed beyond the fixed parser messages (§11 row 5)."""
         now = self._loop.time() if self._loop is not None else 0.0
         try:
-            if self.transport is None or self.writer is None:
+            if self._transport is None or self.writer is None:
                 return ()
             try:
                 phrase, msg = RESPONSES[status]
@@ -756,7 +772,7 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     def log_access(self, message: Any, environ: Any, response: Any, time: float) -> None:
         if self.access_logger is not None:
-            self.access_logger.log(message, environ, response, self.transport, time)
+            self.access_logger.log(message, environ, response, self._transport, time)
 
     def log_debug(self, *args: Any, **kw: Any) -> None:
         if self.debug:
@@ -770,11 +786,18 @@ class ServerHttpProtocol(asyncio.Protocol):
     def closing(self, timeout: float = 15.0) -> None:
         """Stop after the current request (0.22's name; nothing waits)."""
         self._closing = True
+        self._announce_close()
         if not self._in_handler:
             self._cancel_timer()
             waiter = self._waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+
+    def _announce_close(self) -> None:
+        """A response not yet started says ``Connection: close`` (RFC 9112
+        §9.6): this connection serves nothing after it."""
+        if self.writer is not None:
+            self.writer.request_should_close = True
 
     def _cancel_handler(self, handler: asyncio.Task) -> None:
         self._cancelled_by_server = True
@@ -787,6 +810,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         if handler is None:
             return
         self._closing = True
+        self._announce_close()
         if not self._in_handler:
             waiter = self._waiter
             if waiter is not None and not waiter.done():

@@ -167,3 +167,40 @@ async def test_zlib_wrapped_and_raw_deflate_bodies_are_both_decoded():
                 + body,
             )
         assert data.endswith(b"/d:payload"), data
+
+
+async def test_raw_transport_writes_never_overtake_the_response():
+    class Mixed(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            response = Response(self.writer, 200, http_version=message.version)
+            response.add_header("Content-Length", "6")
+            response.send_headers()
+            response.write(b"abc")
+            self.transport.write(b"def")  # 1.1 code wrote raw bytes like this
+            await response.write_eof()
+
+    async with running_server(Mixed) as (_, port):
+        data, _ = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.endswith(b"\r\n\r\nabcdef")
+
+
+async def test_shutdown_during_a_request_announces_close():
+    started = asyncio.Event()
+    protos = []
+
+    class Slow(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            protos.append(self)
+            started.set()
+            await asyncio.sleep(0.2)
+            await answer(self, message, b"done")
+
+    async with running_server(Slow) as (_, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(started.wait(), 3)
+        await asyncio.wait_for(protos[0].shutdown(timeout=2), 5)
+        data = await asyncio.wait_for(reader.read(), 3)
+        writer.close()
+    assert data.startswith(b"HTTP/1.1 200 OK") and b"\r\nConnection: close\r\n" in data
+    assert data.endswith(b"done")
