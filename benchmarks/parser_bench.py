@@ -20,9 +20,11 @@ Method: every (corpus, mode, parser) cell runs once per round, in the same
 order (A B C ..., A B C ...), N rounds of a fixed time budget each, after one
 untimed warm-up; the report gives the median with min-max, requests/s and
 µs/request, and ratios to the faster of httptools and zttp for (a) and to
-aiohttp's C parser for (b).  The garbage collector stays enabled, as in a
-server.  Before timing, every parser's output is checked against the corpus.
-The issue's targets are printed as met or not met: reported, never asserted.
+aiohttp's C parser for (b).  Time is the process's CPU time unless --clock
+wall.  The garbage collector stays enabled, as in a server (the benchmark's
+own corpus is frozen out of its reach).  Before timing, every parser's output
+is checked against the corpus.  The issue's targets are printed as met or not
+met: reported, never asserted.  See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -848,6 +850,7 @@ def print_report(summary: Dict[str, Any], meta: Dict[str, Any]) -> None:
           f"{meta['warmup']} s warm-up), timed in {clock}; median (min-max) requests/s; "
           "GC enabled")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    print(f"llserver from {meta['llserver_origin']}; workload (a) through {meta['llserver_a_entry']}")
     print("ratio: (a) to the faster of httptools and zttp, (b) to aiohttp C")
     print(f"load average at start / end: {meta['loadavg_start']} / {meta['loadavg_end']}")
     if meta.get("compare"):
@@ -900,6 +903,24 @@ def _loadavg() -> str:
         return "?"
 
 
+def llserver_origin() -> str:
+    """Where the llserver under test comes from: the checkout's commit when it
+    is imported from this checkout (``+dirty`` if its sources differ), else
+    the installed package's location (results move with the parser)."""
+    path = Path(llserver.__file__).resolve().parent
+    if path != ROOT / "llserver":
+        return f"installed at {path}"
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "llserver", "build_ffi.py", "vendor"],
+            capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "this checkout (no git)"
+    return f"this checkout, git {head or '?'}{'+dirty' if dirty else ''}"
+
+
 def collect_meta(args: argparse.Namespace, anchors: List[Anchor], ceiling: Ceiling) -> Dict[str, Any]:
     versions = {"llserver": getattr(llserver, "__version__", "?")}
     for a in anchors:
@@ -920,6 +941,7 @@ def collect_meta(args: argparse.Namespace, anchors: List[Anchor], ceiling: Ceili
         "clock": CLOCK[0],
         "unique_pool": args.unique_pool,
         "llserver_a_entry": llserver_a_entry(),
+        "llserver_origin": llserver_origin(),
         "loadavg_start": args.loadavg_start,
         "loadavg_end": _loadavg(),
         "versions": versions,

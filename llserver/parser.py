@@ -21,9 +21,9 @@ Like h11, the parser is testable by feeding bytes, without a socket.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, getversion
 
 from . import errors
 from ._llhttp import ffi, lib
@@ -121,12 +121,6 @@ def _method_table() -> List[Optional[str]]:
 
 _METHODS = _method_table()
 
-#: Header sections seen recently (raw block -> (headers template, raw
-#: pairs)); cleared when full, so its size stays bounded whatever clients
-#: send.  Templates are never handed out: each message gets its own copy.
-_HEAD_CACHE: Dict[bytes, Tuple[CIMultiDict, Tuple[Tuple[bytes, bytes], ...]]] = {}
-_HEAD_CACHE_SIZE = 256
-
 
 class RequestParser:
     """Incremental HTTP/1.1 request parser (RFC 9112) over llhttp, strict mode.
@@ -148,6 +142,10 @@ class RequestParser:
         "_text",
         "_raw",
         "_error",
+        "_last_raw",
+        "_last_raw_pairs",
+        "_last_headers",
+        "_last_version",
         "max_line_size",
         "max_field_size",
         "max_headers",
@@ -176,6 +174,10 @@ class RequestParser:
             raise MemoryError("cannot allocate an llhttp parser")
         self._p = ffi.gc(p, lib.lls_free)
         self._error: Optional[errors.HttpProcessingError] = None
+        self._last_raw: Optional[bytes] = None
+        self._last_raw_pairs: Tuple[Tuple[bytes, bytes], ...] = ()
+        self._last_headers: Optional[CIMultiDict] = None
+        self._last_version = 0
         self._refresh()
 
     def _refresh(self) -> None:
@@ -193,6 +195,15 @@ class RequestParser:
 
     def feed_data(self, data: bytes) -> List[Event]:
         """Parse ``data``; return the events it completes, in order."""
+        return self._feed(data, self._message)
+
+    def feed_heads(self, data: bytes) -> List[Event]:
+        """Like :meth:`feed_data`, but each head is a light ``(method, path,
+        raw_headers)`` tuple instead of a :class:`RawRequestMessage` (no
+        ``CIMultiDict``): for callers that want httptools-style output."""
+        return self._feed(data, self._light_head)
+
+    def _feed(self, data: bytes, build: Callable[[List[int], int], object]) -> List[Event]:
         if self._error is not None:
             return [self._error]
         out: List[Event] = []
@@ -208,7 +219,7 @@ class RequestParser:
             kind = ev[0]
             while kind != _EV_STATUS:
                 if kind == _EV_HEAD:
-                    out.append(self._message(ev, i))
+                    out.append(build(ev, i))  # type: ignore[arg-type]
                     out.append(ev[i + 4])
                     i += 11
                 elif kind == _EV_BODY:
@@ -233,36 +244,52 @@ class RequestParser:
             out.append(self._error)
             return out
 
+    def _raw_pairs(self, raw: bytes) -> Tuple[Tuple[bytes, bytes], ...]:
+        """The raw header pairs of a raw block, reusing the previous
+        request's when the block is the same (keep-alive clients repeat their
+        header sections byte for byte; comparing is a memcmp)."""
+        if raw == self._last_raw:
+            return self._last_raw_pairs
+        rparts = iter(raw.split(b"\x00"))
+        pairs = tuple(zip(rparts, rparts))
+        self._last_raw = raw
+        self._last_raw_pairs = pairs
+        self._last_headers = None
+        return pairs
+
+    def _light_head(
+        self, ev: List[int], i: int
+    ) -> Tuple[Optional[str], str, List[Tuple[bytes, bytes]]]:
+        roff = ev[i + 8]
+        raw_pairs = self._raw_pairs(self._raw[roff : roff + ev[i + 9]])
+        toff = ev[i + 6]
+        path = self._text[toff : toff + ev[i + 10]].decode("utf-8", "surrogateescape")
+        return (_METHODS[ev[i + 1]], path, list(raw_pairs))
+
     def _message(self, ev: List[int], i: int) -> RawRequestMessage:
         """Build the message of the head event at ``ev[i]``.
 
-        The header section is looked up in :data:`_HEAD_CACHE` by its raw
-        bytes: a keep-alive client repeats its headers, and rebuilding the
-        same pairs costs far more than one hash of the block (the cached
-        pairs are immutable; each message gets fresh containers)."""
+        When the header section repeats the previous request's, ``headers``
+        is copied from that request's ``CIMultiDict`` (several times cheaper
+        than building one: keys are not folded again), unless the handler
+        modified it (``multidict.getversion`` tells)."""
         roff = ev[i + 8]
         raw = self._raw[roff : roff + ev[i + 9]]
+        raw_pairs = self._raw_pairs(raw)
         toff = ev[i + 6]
-        cached = _HEAD_CACHE.get(raw)
-        if cached is None:
+        last = self._last_headers
+        if last is not None and getversion(last) == self._last_version:
+            headers = CIMultiDict(last)
+            path = self._text[toff : toff + ev[i + 10]].decode("utf-8", "surrogateescape")
+        else:
             parts = (
                 self._text[toff : toff + ev[i + 7]].decode("utf-8", "surrogateescape").split("\x00")
             )
             it = iter(parts)
             path = next(it)
-            headers = CIMultiDict(zip(it, it))
-            rparts = iter(raw.split(b"\x00"))
-            raw_pairs = list(zip(rparts, rparts))
-            if len(_HEAD_CACHE) >= _HEAD_CACHE_SIZE:
-                _HEAD_CACHE.clear()
-            _HEAD_CACHE[raw] = (CIMultiDict(headers), tuple(raw_pairs))
-        else:
-            template, cached_raw = cached
-            path = self._text[toff : toff + ev[i + 10]].decode("utf-8", "surrogateescape")
-            # Copying a CIMultiDict skips re-folding every key: several times
-            # cheaper than building it from pairs (on PyPy too).
-            headers = CIMultiDict(template)
-            raw_pairs = list(cached_raw)
+            headers = CIMultiDict(list(zip(it, it)))
+            self._last_headers = headers
+            self._last_version = getversion(headers)
         flags = ev[i + 4]
         if flags & _HEAD_GZIP:
             compression: Optional[str] = "gzip"
@@ -275,7 +302,7 @@ class RequestParser:
             path,
             HttpVersion11 if ev[i + 3] == 1 else HttpVersion10,
             headers,
-            raw_pairs,
+            list(raw_pairs),
             not flags & HEAD_KEEP_ALIVE,
             compression,
         )
@@ -336,9 +363,7 @@ def _own_error(parser: RequestParser, code: int) -> errors.HttpProcessingError:
     if code == 4:
         return errors.TooManyHeaders(parser.max_header_count)
     if code == 5:
-        return errors.PayloadTooLarge(
-            f"Request body larger than {parser.max_body_size} bytes."
-        )
+        return errors.PayloadTooLarge(f"Request body larger than {parser.max_body_size} bytes.")
     if code == 6:
         return errors.BadHttpMessage("Missing Host header (RFC 9112 section 3.2).")
     if code == 7:

@@ -486,3 +486,26 @@ def test_body_over_max_body_size_is_413_for_length_and_chunked():
 def test_error_messages_do_not_echo_request_bytes():
     error = parse_pieces([b"GET / HTTP/1.1\r\nHost: x\r\n<script>: y\r\n\r\n"])[-1]
     assert "<script>" not in str(error)
+
+
+def test_repeated_header_section_gives_independent_equal_messages():
+    parser = RequestParser()
+    req = b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n"
+    first = parser.feed_data(req)[0]
+    first.headers["X-Added"] = "by handler"
+    first.raw_headers.append((b"X-JUNK", b"1"))
+    second = parser.feed_data(req.replace(b"/a", b"/b"))[0]
+    assert second.path == "/b"
+    assert list(second.headers.items()) == [("Host", "x"), ("X-A", "1")]
+    assert second.raw_headers == [(b"HOST", b"x"), (b"X-A", b"1")]
+    second.headers.popall("X-A")
+    third = parser.feed_data(req)[0]
+    assert third.headers.getall("X-A") == ["1"]
+    assert third.headers is not second.headers and third.raw_headers is not second.raw_headers
+
+
+def test_feed_heads_gives_light_tuples():
+    parser = RequestParser()
+    events = parser.feed_heads(b"GET /a?q=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n")
+    assert events[0] == ("GET", "/a?q=1", [(b"HOST", b"x"), (b"X-A", b"1")])
+    assert events[2] is END_OF_MESSAGE
