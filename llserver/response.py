@@ -164,6 +164,10 @@ def _http_date() -> str:
 _STATUS_LINES: Dict[Tuple[Any, int], Tuple[str, str]] = {}
 
 
+def _is_http10(version: Any) -> bool:
+    return version is not None and tuple(version) == (1, 0)
+
+
 def _status_line(version: Any, status: int, reason: str) -> str:
     return f"HTTP/{version[0]}.{version[1]} {status} {reason}\r\n"
 
@@ -597,10 +601,15 @@ class Response:
             headers[_CONNECTION] = "upgrade"
         elif status >= 200:
             keep = self._keep_alive(mode)
-            if self._at_least_11:
-                if not keep:
+            if not keep:
+                if self._at_least_11:
                     headers[_CONNECTION] = "close"
-            elif self._version == (1, 0) and keep:
+            elif self._version == (1, 0) or _is_http10(
+                getattr(self.transport, "request_version", None)
+            ):
+                # An HTTP/1.0 client learns that the connection persists only
+                # from this header (RFC 9112 §9.3, appendix C.2.2), whatever
+                # version the response itself carries.
                 headers[_CONNECTION] = "keep-alive"
         headers.setdefault(_DATE, _http_date())
         server = self.SERVER_SOFTWARE

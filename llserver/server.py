@@ -555,7 +555,12 @@ class ServerHttpProtocol(asyncio.Protocol):
         loop = self._loop
         queue = self._queue
         writer = self.writer
-        assert writer is not None
+        if writer is None or self._closing:
+            # Lost (or shut down) before this task's first step.
+            self._request_handler = None
+            if self._transport is not None:
+                self._transport.close()
+            return
         writer.set_tcp_nodelay(True)
         # Coalesce each response's writes (head and small body) into one
         # transport.write(); anything still gathered when the handler
@@ -612,8 +617,8 @@ class ServerHttpProtocol(asyncio.Protocol):
                     self._error_after_handler(500, message, None, None, None)
                     break
                 except errors.ClientDisconnectedError as exc:
-                    if self._transport is None:
-                        raise
+                    if self._transport is None or self._eof:
+                        raise  # the client did leave (closed or half-closed)
                     self._error_after_handler(500, message, exc, None, None)
                     break
                 finally:
