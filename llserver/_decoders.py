@@ -46,9 +46,15 @@ def _is_zlib_header(cmf: int, flg: int) -> bool:
 
 
 class BodyDecoder:
-    """Incremental decoder for one request body with the given coding."""
+    """Incremental decoder for one request body with the given coding.
 
-    __slots__ = ("_gzip", "_max_size", "_total", "_obj", "_pending", "_started")
+    Two ways to use it: ``decompress(data)`` inflates everything at once;
+    ``feed(data)`` then ``inflate(max_length)`` while ``pending`` lets the
+    server inflate no faster than the handler reads, so a small compressed
+    body never sits in memory inflated (flow control, RFC 9112 §9.3 spirit).
+    """
+
+    __slots__ = ("_gzip", "_max_size", "_total", "_obj", "_input", "_started", "_capped")
 
     def __init__(self, encoding: str, max_size: Optional[int] = None) -> None:
         enc = encoding.strip().lower()
@@ -60,60 +66,75 @@ class BodyDecoder:
         self._started = False
         # For deflate the wrapper is known only after two bytes.
         self._obj = zlib.decompressobj(_GZIP_WBITS) if self._gzip else None
-        self._pending = b""
+        self._input = b""  # compressed bytes not inflated yet
+        self._capped = False  # the last inflate stopped at its max_length
 
-    def decompress(self, data: bytes) -> bytes:
-        """Decode the next piece of the body; returns what it inflates to
-        (possibly ``b''``)."""
-        if not data:
-            return b""
-        self._started = True
-        obj = self._obj
-        if obj is None:
-            data = self._pending + data
-            if len(data) < 2:
-                self._pending = data
-                return b""
-            self._pending = b""
-            wbits = _ZLIB_WBITS if _is_zlib_header(data[0], data[1]) else _RAW_WBITS
-            obj = self._obj = zlib.decompressobj(wbits)
+    def feed(self, data: bytes) -> None:
+        """Queue compressed bytes; :meth:`inflate` turns them into output."""
+        if data:
+            self._started = True
+            self._input = self._input + data if self._input else bytes(data)
+
+    @property
+    def pending(self) -> bool:
+        """Whether :meth:`inflate` has more output to give now."""
+        if self._capped:
+            return True
+        if not self._input:
+            return False
+        return self._obj is not None or len(self._input) >= 2
+
+    def inflate(self, max_length: int) -> bytes:
+        """Inflate queued input, producing at most ``max_length`` bytes."""
         out = []
-        while True:
-            if obj.eof:
+        produced = 0
+        while produced < max_length and self.pending:
+            obj = self._obj
+            if obj is None:
+                data = self._input
+                wbits = _ZLIB_WBITS if _is_zlib_header(data[0], data[1]) else _RAW_WBITS
+                obj = self._obj = zlib.decompressobj(wbits)
+            elif obj.eof:
                 if not self._gzip:
                     raise ContentEncodingError("deflate")  # data after the end
                 obj = self._obj = zlib.decompressobj(_GZIP_WBITS)  # next member
-            out.append(self._inflate(obj, data))
-            data = obj.unused_data
-            if not (obj.eof and data):
-                break
+            limit = max_length - produced
+            max_size = self._max_size
+            if max_size is not None:
+                # room + 1 >= 1: max_length=0 would mean "unlimited".
+                limit = min(limit, max_size - self._total + 1)
+            try:
+                chunk = obj.decompress(self._input, limit)
+            except zlib.error as exc:
+                raise ContentEncodingError("deflate") from exc
+            self._input = obj.unused_data if obj.eof else obj.unconsumed_tail
+            self._capped = len(chunk) == limit and not obj.eof
+            self._total += len(chunk)
+            if max_size is not None and self._total > max_size:
+                raise PayloadTooLarge(f"Decompressed body larger than {max_size} bytes")
+            if chunk:
+                out.append(chunk)
+                produced += len(chunk)
         return out[0] if len(out) == 1 else b"".join(out)
 
+    def decompress(self, data: bytes) -> bytes:
+        """Decode the next piece of the body; returns all it inflates to
+        (possibly ``b''``)."""
+        self.feed(data)
+        return self.inflate(_UNLIMITED)
+
     def flush(self) -> bytes:
-        """Call at the end of the body.  Raises ``ContentEncodingError`` if
-        the compressed data stopped short of its end.  An empty body is
-        accepted as empty (clients label empty bodies too)."""
+        """Call at the end of the body: returns the output still queued and
+        raises ``ContentEncodingError`` if the compressed data stopped short
+        of its end.  An empty body is accepted as empty (clients label empty
+        bodies too)."""
         if not self._started:
             return b""
+        tail = self.inflate(_UNLIMITED)
         obj = self._obj
-        if obj is None or not obj.eof:
+        if obj is None or not obj.eof or self._input:
             raise ContentEncodingError("deflate")
-        # Every byte was inflated by decompress(): zlib emits all output up to
-        # the end of the stream in the call that reaches it.
-        return b""
+        return tail
 
-    def _inflate(self, obj: zlib._Decompress, data: bytes) -> bytes:
-        max_size = self._max_size
-        try:
-            if max_size is None:
-                chunk = obj.decompress(data)
-            else:
-                room = max_size - self._total
-                # room + 1 >= 1: max_length=0 would mean "unlimited".
-                chunk = obj.decompress(data, room + 1)
-        except zlib.error as exc:
-            raise ContentEncodingError("deflate") from exc
-        if max_size is not None and len(chunk) > room:
-            raise PayloadTooLarge(f"Decompressed body larger than {max_size} bytes")
-        self._total += len(chunk)
-        return chunk
+
+_UNLIMITED = 1 << 62

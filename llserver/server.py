@@ -32,7 +32,7 @@ import traceback
 import types
 import warnings
 from collections import deque
-from typing import Any, Awaitable, Deque, Optional, Union
+from typing import Any, Awaitable, Deque, List, Optional, Union
 
 from . import errors, hdrs
 from ._decoders import BodyDecoder
@@ -44,6 +44,7 @@ from .parser import (
     END_OF_MESSAGE,
     HEAD_EXPECT_CONTINUE,
     HEAD_HAS_BODY,
+    HEAD_UPGRADE,
     RequestParser,
     Upgrade,
 )
@@ -81,6 +82,7 @@ DEFAULT_MAX_INFLATED_SIZE = 64 * 1024 * 1024
 _PAUSE_BODY = 1
 _PAUSE_QUEUE = 2
 _PAUSE_UPGRADE = 4
+_PAUSE_INFLATE = 8
 
 
 def tcp_keepalive(server: Any, transport: asyncio.BaseTransport) -> None:
@@ -121,22 +123,32 @@ class _Request:
 
 
 class _BodyFeed:
-    """Routes body bytes of the message being parsed into its payload,
-    decompressing when Content-Encoding asks for it."""
+    """Routes body bytes of one message into its payload, decompressing
+    when Content-Encoding asks for it.
 
-    __slots__ = ("request", "decoder")
+    Decompression follows the reader: compressed bytes queue in the decoder
+    and are inflated only while the payload holds less than its high-water
+    mark, so a small gzip body never sits in memory inflated (reading the
+    socket pauses meanwhile)."""
+
+    __slots__ = ("request", "decoder", "ended")
 
     def __init__(self, request: _Request, decoder: Optional[BodyDecoder]) -> None:
         self.request = request
-        self.decoder = decoder
+        self.decoder: Any = decoder
+        self.ended = False  # the wire body is complete
 
 
 class _Discard:
-    """Stands in for a decoder after a decoding error: drops the rest."""
+    """Stands in for a decoder once a body failed or finished: drops bytes."""
 
     __slots__ = ()
+    pending = False
 
-    def decompress(self, data: bytes) -> bytes:
+    def feed(self, data: bytes) -> None:
+        pass
+
+    def inflate(self, max_length: int) -> bytes:
         return b""
 
     def flush(self) -> bytes:
@@ -252,9 +264,11 @@ class ServerHttpProtocol(asyncio.Protocol):
         )
         self._queue: Deque[Union[_Request, errors.HttpProcessingError]] = deque()
         self._feed: Optional[_BodyFeed] = None
+        self._inflating: List[_BodyFeed] = []  # feeds with compressed backlog
         self._last_parsed: Optional[_Request] = None
         self._upgraded: Optional[_Request] = None
         self._upgrade_tail: Optional[bytearray] = None
+        self._switched = False  # a 101 was sent: bytes go to the payload
         self._cancelled_by_server = False
         self._waiter: Optional[asyncio.Future] = None
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -334,8 +348,10 @@ class ServerHttpProtocol(asyncio.Protocol):
             waiter.set_result(None)
         handler = self._request_handler
         if handler is not None and self._in_handler:
+            # Next iteration: a read woken by the disconnect error above
+            # raises that error, not CancelledError (api-spec §2.11).
             self._cancelled_by_server = True
-            handler.cancel()
+            self._loop.call_soon(self._cancel_if_running, handler)
 
     def data_received(self, data: bytes) -> None:
         if self._upgraded is not None:
@@ -348,7 +364,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._eof = True
         upgraded = self._upgraded
         if upgraded is not None:
-            if upgraded.message.method == "CONNECT":
+            if self._switched or upgraded.message.method == "CONNECT":
                 upgraded.payload.feed_eof()
             return True
         clean = self._parser.feed_eof()
@@ -380,6 +396,8 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     def resume_reading(self) -> None:
         self._set_pause(_PAUSE_BODY, False)
+        for feed in list(self._inflating):
+            self._pump(feed)
 
     def _set_pause(self, reason: int, on: bool) -> None:
         before = self._pause
@@ -438,7 +456,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         the handler has answered."""
         upgraded = self._upgraded
         assert upgraded is not None
-        if upgraded.message.method == "CONNECT":
+        if self._switched or upgraded.message.method == "CONNECT":
             upgraded.payload.feed_data(data)
             return
         tail = self._upgrade_tail
@@ -446,6 +464,32 @@ class ServerHttpProtocol(asyncio.Protocol):
         tail += data
         if len(tail) > 2 * self._limit:
             self._set_pause(_PAUSE_UPGRADE, True)
+
+    def _upgrade_first_read(self) -> None:
+        """First read of an Upgrade request's payload (RFC 9110 §7.8): once
+        the handler has sent 101 (Switching Protocols) the payload carries
+        what the client sends next; otherwise the request simply had no
+        body, and HTTP goes on after the response."""
+        request = self._upgraded
+        if request is None:
+            return
+        payload = request.payload
+        writer = self.writer
+        response = writer.response if writer is not None else None
+        switched = response is not None and response.status == 101 and response.headers_sent
+        # hixie-76 websockets (aiohttp 1.1 supported them) send 8 key bytes
+        # after the head, read by the handler before it answers 101.
+        if not switched and "Sec-WebSocket-Key1" not in request.message.headers:
+            payload.feed_eof()
+            return
+        self._switched = True
+        tail = self._upgrade_tail
+        self._upgrade_tail = None
+        if tail:
+            payload.feed_data(bytes(tail))
+        if self._eof:
+            payload.feed_eof()
+        self._set_pause(_PAUSE_UPGRADE, False)  # the payload's flow control rules now
 
     def _new_request(self, message: RawRequestMessage, flags: int) -> _Request:
         connect = message.method == "CONNECT"
@@ -466,6 +510,15 @@ class ServerHttpProtocol(asyncio.Protocol):
                 self._feed = _BodyFeed(request, decoder)
             else:  # a CONNECT tunnel: its bytes come after the Upgrade event
                 request.complete = True
+        elif flags & HEAD_UPGRADE:
+            # No body, but the handler may switch protocols: after it sent a
+            # 101 its first read gets the new protocol's bytes; before, the
+            # payload is an empty body (see _upgrade_first_read).
+            payload = FlowControlStreamReader(
+                self, self._limit, loop=self._loop, on_first_read=self._upgrade_first_read
+            )
+            request = _Request(message, flags, payload)
+            request.complete = True
         else:
             request = _Request(message, flags, EMPTY_PAYLOAD)
             request.complete = True
@@ -475,32 +528,57 @@ class ServerHttpProtocol(asyncio.Protocol):
         feed = self._feed
         if feed is None:
             return
-        payload = feed.request.payload
-        if feed.decoder is not None:
-            try:
-                data = feed.decoder.decompress(data)
-            except errors.HttpProcessingError as exc:
-                payload.set_exception(exc)
-                feed.decoder = _DISCARD  # the rest of this body is unreadable
-                return
-        if data:
-            payload.feed_data(data)
+        if feed.decoder is None:
+            feed.request.payload.feed_data(data)
+        else:
+            feed.decoder.feed(data)
+            self._pump(feed)
 
     def _end_body(self, feed: _BodyFeed) -> None:
-        request = feed.request
-        request.complete = True
-        payload = request.payload
-        if payload.exception() is not None:
-            return
-        if feed.decoder is not None:
-            try:
-                tail = feed.decoder.flush()
-            except errors.HttpProcessingError as exc:
-                payload.set_exception(exc)
-                return
-            if tail:
-                payload.feed_data(tail)
-        payload.feed_eof()
+        feed.request.complete = True
+        feed.ended = True
+        if feed.decoder is None:
+            payload = feed.request.payload
+            if payload.exception() is None:
+                payload.feed_eof()
+        else:
+            self._pump(feed)
+
+    def _pump(self, feed: _BodyFeed) -> None:
+        """Inflate queued compressed bytes up to the payload's high-water
+        mark; finish the body once all is inflated and the wire body ended."""
+        payload = feed.request.payload
+        decoder = feed.decoder
+        high = 2 * self._limit
+        try:
+            if payload.exception() is None:
+                # Fill past the high-water mark, so that the stream itself
+                # pauses and calls resume_reading() (which pumps again) once
+                # the handler has read enough.
+                while decoder.pending and payload._buffer_size <= high:
+                    chunk = decoder.inflate(self._limit)
+                    if chunk:
+                        payload.feed_data(chunk)
+                if feed.ended and not decoder.pending:
+                    tail = decoder.flush()
+                    if tail:
+                        payload.feed_data(tail)
+                    payload.feed_eof()
+                    decoder = None
+            else:
+                decoder = None
+        except errors.HttpProcessingError as exc:
+            payload.set_exception(exc)
+            decoder = None
+        if decoder is None:
+            feed.decoder = _DISCARD  # any later bytes of this body are dropped
+        inflating = self._inflating
+        if decoder is not None and decoder.pending:
+            if feed not in inflating:
+                inflating.append(feed)
+        elif feed in inflating:
+            inflating.remove(feed)
+        self._set_pause(_PAUSE_INFLATE, bool(inflating))
 
     def _send_continue(self) -> None:
         """RFC 9110 §10.1.1: the client waits for 100 before sending the body;
@@ -659,6 +737,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         if request.message.method == "CONNECT" or (response is not None and response.status == 101):
             return False
         tail = bytes(self._upgrade_tail or b"")
+        self._switched = False
         self._upgraded = None
         self._upgrade_tail = None
         self._set_pause(_PAUSE_UPGRADE, False)
@@ -803,6 +882,10 @@ class ServerHttpProtocol(asyncio.Protocol):
         §9.6): this connection serves nothing after it."""
         if self.writer is not None:
             self.writer.request_should_close = True
+
+    def _cancel_if_running(self, handler: asyncio.Task) -> None:
+        if self._in_handler and not handler.done():
+            handler.cancel()
 
     def _cancel_handler(self, handler: asyncio.Task) -> None:
         self._cancelled_by_server = True

@@ -457,6 +457,10 @@ class StreamReader(_AsyncIterMixin):
         """Park until the next change of state (data, EOF or error)."""
         if self._waiter is not None:
             raise RuntimeError(_WAITING_MSG.format(func_name))
+        if self._exception is not None:
+            # Set while the caller was consuming (a resume_reading() callback
+            # can fail the body synchronously): nothing would wake us.
+            return
         loop = self._get_loop()
         waiter = self._waiter = loop.create_future()
         timer = None

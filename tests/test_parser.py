@@ -509,3 +509,8 @@ def test_feed_heads_gives_light_tuples():
     events = parser.feed_heads(b"GET /a?q=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n")
     assert events[0] == ("GET", "/a?q=1", [(b"HOST", b"x"), (b"X-A", b"1")])
     assert events[2] is END_OF_MESSAGE
+
+
+def test_x_gzip_is_gzip():
+    msg = parse_pieces([b"POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: x-gzip\r\n\r\n"])[0]
+    assert msg.compression == "gzip"

@@ -153,6 +153,8 @@ async def test_gzip_bomb_is_refused_with_413_by_default():
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
             % len(bomb)
             + bomb,
+            idle=15,  # the handler reads 64 MiB first, inflated as it reads
+            total=30,
         )
     assert data.startswith(b"HTTP/1.1 413") and closed
 
@@ -204,3 +206,38 @@ async def test_shutdown_during_a_request_announces_close():
         writer.close()
     assert data.startswith(b"HTTP/1.1 200 OK") and b"\r\nConnection: close\r\n" in data
     assert data.endswith(b"done")
+
+
+class EchoAfterSwitch(llserver.server.ServerHttpProtocol):
+    async def handle_request(self, message, payload):
+        response = Response(self.writer, 101, http_version=message.version)
+        response.add_header("Upgrade", "echo")
+        response.send_headers()
+        await response.write_eof()
+        data = await payload.readexactly(4)
+        self.writer.write(data[::-1])
+        await self.writer.drain()
+
+
+async def test_after_101_the_payload_carries_the_new_protocol():
+    async with running_server(EchoAfterSwitch) as (_, port):
+        data, closed = await exchange(
+            port,
+            pieces=[b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nab", b"cd"],
+            delay=0.1,
+        )
+    assert data.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert data.endswith(b"\r\n\r\ndcba") and closed
+
+
+async def test_upgrade_request_body_read_is_empty_when_the_handler_does_not_switch():
+    async with running_server(BodyEcho) as (_, port):
+        data, _ = await asyncio.wait_for(
+            exchange(
+                port,
+                b"GET /h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+            ),
+            10,
+        )
+    assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"/h2c:")

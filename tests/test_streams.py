@@ -1052,7 +1052,7 @@ def test_flow_control_resumes_once_reads_bring_buffer_down_to_limit() -> None:
 
 async def test_flow_control_resumes_when_reader_needs_more_than_is_buffered() -> None:
     proto = FakeProtocol()
-    stream = FlowControlStreamReader(proto, limit=4)
+    stream = streams.FlowControlStreamReader(proto, limit=4)
     stream.feed_data(b"x" * 9)
     assert proto.paused
     task = asyncio.ensure_future(stream.readexactly(20))
@@ -1065,13 +1065,13 @@ async def test_flow_control_resumes_when_reader_needs_more_than_is_buffered() ->
 
 async def test_flow_control_releases_pause_at_eof_and_on_error() -> None:
     proto = FakeProtocol()
-    stream = FlowControlStreamReader(proto, limit=4)
+    stream = streams.FlowControlStreamReader(proto, limit=4)
     stream.feed_data(b"x" * 9)
     stream.feed_eof()
     assert proto.calls == ["pause", "resume"]
 
     proto = FakeProtocol()
-    stream = FlowControlStreamReader(proto, limit=4)
+    stream = streams.FlowControlStreamReader(proto, limit=4)
     stream.feed_data(b"x" * 9)
     stream.set_exception(ConnectionResetError())
     assert proto.calls == ["pause", "resume"]
@@ -1319,3 +1319,25 @@ def test_public_names_are_exported() -> None:
     ):
         assert name in streams.__all__
         assert hasattr(streams, name)
+
+
+async def test_body_failed_from_resume_reading_callback_raises_instead_of_hanging():
+    """The server may fail a body synchronously inside resume_reading()
+    (e.g. an inflate limit hit while refilling); the read must see it."""
+
+    class FailOnResume:
+        def __init__(self):
+            self.stream = None
+
+        def pause_reading(self):
+            pass
+
+        def resume_reading(self):
+            self.stream.set_exception(ValueError("failed while refilling"))
+
+    proto = FailOnResume()
+    stream = streams.FlowControlStreamReader(proto, limit=4)
+    proto.stream = stream
+    stream.feed_data(b"0123456789")  # above 2 * limit: pauses
+    with pytest.raises(ValueError, match="refilling"):
+        await asyncio.wait_for(stream.read(), 2)

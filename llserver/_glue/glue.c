@@ -357,7 +357,7 @@ static int on_header_value_complete(llhttp_t *s) {
         if (value_is(v, n, "100-continue")) p->flags |= LLS_F_EXPECT_CONTINUE;
         break;
     case NAME_CONTENT_ENCODING:
-        if (value_is(v, n, "gzip"))
+        if (value_is(v, n, "gzip") || value_is(v, n, "x-gzip")) /* RFC 9110 §8.4.1.3 */
             p->flags = (p->flags & ~LLS_F_DEFLATE) | LLS_F_GZIP;
         else if (value_is(v, n, "deflate"))
             p->flags = (p->flags & ~LLS_F_GZIP) | LLS_F_DEFLATE;
