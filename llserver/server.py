@@ -269,6 +269,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._upgraded: Optional[_Request] = None
         self._upgrade_tail: Optional[bytearray] = None
         self._switched = False  # a 101 was sent: bytes go to the payload
+        self._tls = False
         self._cancelled_by_server = False
         self._waiter: Optional[asyncio.Future] = None
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -319,6 +320,8 @@ class ServerHttpProtocol(asyncio.Protocol):
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         self._transport = transport  # type: ignore[assignment]
+        # Asked now: a TLS transport may be torn down before eof_received.
+        self._tls = transport.get_extra_info("sslcontext") is not None
         self.writer = StreamWriter(transport, self, None, loop)
         self._request_handler = loop.create_task(self.start())
         self._arm_timer(self._head_timeout())
@@ -379,8 +382,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         # Keep the write side open while requests remain to be answered (a
         # client may half-close after a complete request).  TLS cannot
         # half-close; asyncio closes it after this anyway.
-        transport = self._transport
-        return transport is None or transport.get_extra_info("sslcontext") is None
+        return not self._tls
 
     def pause_writing(self) -> None:
         if self.writer is not None:
