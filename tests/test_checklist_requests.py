@@ -345,11 +345,13 @@ print(aiohttp.server.ServerHttpProtocol.__name__)
     [(IMPORTS_AFTER_REWRITE, b"ok"), (ALIAS_ONLY, b"ServerHttpProtocol")],
     ids=["design-doc-imports", "package-alias"],
 )
-async def test_design_doc_imports_work_in_a_fresh_interpreter(code, expected):
+async def test_design_doc_imports_work_in_a_fresh_interpreter(code, expected, tmp_path):
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(llserver.__file__)))
     env = dict(os.environ, PYTHONPATH=pkg_parent, PYTHONWARNINGS="error")
+    # cwd: `python -c` puts it first on sys.path; a checkout's llserver/
+    # (without the built extension) must not shadow the one under test.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, env=env,
+        sys.executable, "-c", code, env=env, cwd=str(tmp_path),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
