@@ -95,6 +95,29 @@ def tcp_keepalive(server: Any, transport: asyncio.BaseTransport) -> None:
             pass
 
 
+@types.coroutine
+def _resume(coro: Any, fut: Any) -> Any:
+    """Go on with a coroutine whose first step already ran and yielded
+    ``fut``: what ``await coro`` would have done from there (values and
+    exceptions, cancellation included, pass through to ``coro``)."""
+    while True:
+        try:
+            value = yield fut
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:
+            try:
+                fut = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                fut = coro.send(value)
+            except StopIteration as stop:
+                return stop.value
+
+
 def _caller_stacklevel(obj: Any) -> int:
     """The warnings stacklevel of the line that built ``obj``, past any
     ``__init__`` of subclasses that chain to ours with ``super()``."""
@@ -273,6 +296,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._cancelled_by_server = False
         self._waiter: Optional[asyncio.Future] = None
         self._timer: Optional[asyncio.TimerHandle] = None
+        self._deadline: Optional[float] = None
         self._pause = 0
         self._eof = False
         self._keepalive_set = False
@@ -335,7 +359,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         if writer is not None:
             writer.connection_lost(exc)
         self._closing = True
-        self._cancel_timer()
+        self._drop_timer()
         disconnect = errors.ClientDisconnectedError()
         feed = self._feed
         if feed is not None and not feed.request.complete:
@@ -600,18 +624,48 @@ class ServerHttpProtocol(asyncio.Protocol):
         return max(slow, keep) or DEFAULT_HEAD_TIMEOUT
 
     def _arm_timer(self, delay: Optional[float]) -> None:
-        self._cancel_timer()
-        if delay and self._loop is not None:
-            self._timer = self._loop.call_at(self._loop.time() + delay, self._on_timeout)
+        """Set the connection's deadline ``delay`` seconds from now.
+
+        One loop timer serves every deadline of the connection: moving the
+        deadline later (the common case, once per request) only stores a
+        number; the timer, when it fires early, re-arms itself for what is
+        left.  So a request costs no TimerHandle and no heap churn."""
+        loop = self._loop
+        if not delay or loop is None:
+            self._deadline = None
+            return
+        when = loop.time() + delay
+        self._deadline = when
+        timer = self._timer
+        if timer is None or when < timer.when():
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(when, self._on_timer)
 
     def _cancel_timer(self) -> None:
+        """Clear the deadline (the timer, if any, then fires and does nothing)."""
+        self._deadline = None
+
+    def _drop_timer(self) -> None:
+        self._deadline = None
         timer = self._timer
         if timer is not None:
             self._timer = None
             timer.cancel()
 
-    def _on_timeout(self) -> None:
+    def _on_timer(self) -> None:
         self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        loop = self._loop
+        if loop.time() < deadline:
+            self._timer = loop.call_at(deadline, self._on_timer)
+            return
+        self._deadline = None
+        self._on_timeout()
+
+    def _on_timeout(self) -> None:
         if self._in_handler:
             return
         self.log_debug("Request handler timed out.")
@@ -686,7 +740,20 @@ class ServerHttpProtocol(asyncio.Protocol):
                 try:
                     result = self.handle_request(message, item.payload)
                     if type(result) is types.CoroutineType:
-                        await result
+                        # Run the handler's first step here: most handlers
+                        # finish without waiting, and then their response
+                        # leaves in one write with no flush scheduled.
+                        writer.owner_flushes = True
+                        try:
+                            fut = result.send(None)
+                        except StopIteration:
+                            pass
+                        else:
+                            writer.owner_flushes = False
+                            writer.flush()  # it waits: what it wrote goes out
+                            await _resume(result, fut)
+                        finally:
+                            writer.owner_flushes = False
                     elif result is not None:
                         await ensure_awaitable(result)
                 except asyncio.CancelledError:
@@ -721,7 +788,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         finally:
             self._request_handler = None
             self._in_handler = False
-            self._cancel_timer()
+            self._drop_timer()
             transport = self._transport
             if transport is None:
                 self.log_debug("Ignored premature client disconnection #2.")

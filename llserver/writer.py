@@ -74,6 +74,10 @@ class StreamWriter:
     request_version: Any = None
     request_should_close: bool = False
     response: Any = None
+    #: Set by the server while it runs a handler's synchronous part: it
+    #: flushes itself when the handler returns or suspends, so no
+    #: ``call_soon`` flush needs scheduling for each response.
+    owner_flushes: bool = False
 
     def __init__(
         self,
@@ -135,7 +139,7 @@ class StreamWriter:
         self._buffered += len(data)
         if self._buffered >= CORK_LIMIT:
             self.flush()
-        elif self._flush_handle is None and self._loop is not None:
+        elif self._flush_handle is None and self._loop is not None and not self.owner_flushes:
             self._flush_handle = self._loop.call_soon(self._flush_soon)
 
     def _flush_soon(self) -> None:
