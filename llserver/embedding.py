@@ -13,7 +13,7 @@ import ssl as _ssl
 import weakref
 from typing import Any, Callable, Optional
 
-__all__ = ("start_server", "serve", "run")
+__all__ = ("start_server", "serve", "run", "shutdown")
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 

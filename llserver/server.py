@@ -292,6 +292,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._upgraded: Optional[_Request] = None
         self._upgrade_tail: Optional[bytearray] = None
         self._switched = False  # a 101 was sent: bytes go to the payload
+        self._close_announced = False  # this request's response says close
         self._tls = False
         self._cancelled_by_server = False
         self._waiter: Optional[asyncio.Future] = None
@@ -680,9 +681,15 @@ class ServerHttpProtocol(asyncio.Protocol):
     # -------------------------------------------------------------- the loop
 
     def keep_alive(self, val: bool) -> None:
-        """Keep (True) or close (False) the connection after this request."""
+        """Keep (True) or close (False) the connection after this request.
+
+        Called before the response head is sent, ``False`` also makes the
+        response say ``Connection: close`` (RFC 9112 §9.6)."""
         self._keepalive = bool(val)
         self._keepalive_set = True
+        writer = self.writer
+        if writer is not None:
+            writer.request_should_close = self._close_announced or not val
 
     async def start(self) -> None:
         """Serve requests on this connection until it closes."""
@@ -732,7 +739,7 @@ class ServerHttpProtocol(asyncio.Protocol):
                 writer.request_version = message.version
                 # Announce the close when this response is the last one
                 # (RFC 9112 §9.6).
-                writer.request_should_close = (
+                writer.request_should_close = self._close_announced = bool(
                     message.should_close or not self._keepalive_timeout or self._closing
                 )
                 writer.response = None
@@ -949,6 +956,7 @@ class ServerHttpProtocol(asyncio.Protocol):
     def _announce_close(self) -> None:
         """A response not yet started says ``Connection: close`` (RFC 9112
         §9.6): this connection serves nothing after it."""
+        self._close_announced = True
         if self.writer is not None:
             self.writer.request_should_close = True
 

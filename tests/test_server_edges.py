@@ -241,3 +241,14 @@ async def test_upgrade_request_body_read_is_empty_when_the_handler_does_not_swit
             10,
         )
     assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"/h2c:")
+
+
+async def test_keep_alive_false_before_the_head_announces_close():
+    class Closer(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            self.keep_alive(False)
+            await answer(self, message, b"bye")
+
+    async with running_server(Closer) as (_, port):
+        data, closed = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"\r\nConnection: close\r\n" in data and data.endswith(b"bye") and closed
