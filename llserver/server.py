@@ -79,6 +79,11 @@ DEFAULT_HEAD_TIMEOUT = 60.0
 #: a few kilobytes of gzip must not inflate into gigabytes (→ 413).
 DEFAULT_MAX_INFLATED_SIZE = 64 * 1024 * 1024
 
+#: Lingering close bounds: how long and how much unread input is drained
+#: after the last response before the socket is closed (RFC 9112 §9.6).
+DEFAULT_LINGERING_TIME = 2.0
+LINGER_MAX_BYTES = 1024 * 1024
+
 _PAUSE_BODY = 1
 _PAUSE_QUEUE = 2
 _PAUSE_UPGRADE = 4
@@ -226,6 +231,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         max_header_count: int = DEFAULT_MAX_HEADER_COUNT,
         max_body_size: Optional[int] = None,
         max_pipelined: int = MAX_PIPELINED,
+        lingering_time: float = DEFAULT_LINGERING_TIME,
         **kwargs: Any,
     ) -> None:
         # Deprecated aliases of aiohttp 0.x, one warning each, pointing at
@@ -293,6 +299,9 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._upgrade_tail: Optional[bytearray] = None
         self._switched = False  # a 101 was sent: bytes go to the payload
         self._close_announced = False  # this request's response says close
+        self._lingering = False
+        self._linger_left = 0
+        self._lingering_time = lingering_time
         self._tls = False
         self._cancelled_by_server = False
         self._waiter: Optional[asyncio.Future] = None
@@ -382,6 +391,11 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._loop.call_soon(self._cancel_if_running, handler)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._linger_left -= len(data)
+            if self._linger_left <= 0 and self._transport is not None:
+                self._transport.close()
+            return
         if self._upgraded is not None:
             self._upgraded_data(data)
             return
@@ -390,6 +404,8 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     def eof_received(self) -> Optional[bool]:
         self._eof = True
+        if self._lingering:
+            return False  # the client is done too: asyncio closes
         upgraded = self._upgraded
         if upgraded is not None:
             if self._switched or upgraded.message.method == "CONNECT":
@@ -802,7 +818,45 @@ class ServerHttpProtocol(asyncio.Protocol):
             else:
                 if self.writer is not None:
                     self.writer.flush()
-                transport.close()
+                if self._eof or not self._client_may_send_more():
+                    transport.close()
+                else:
+                    self._linger(transport)
+
+    def _client_may_send_more(self) -> bool:
+        """Input may still be on its way: a body being received, requests
+        left unanswered, or a stream broken by a parse error."""
+        return (
+            self._feed is not None
+            or bool(self._queue)
+            or self._parser.error is not None
+            or self._upgraded is not None
+        )
+
+    def _linger(self, transport: asyncio.Transport) -> None:
+        """Lingering close (RFC 9112 §9.6): closing a socket with unread
+        input makes the kernel send a reset, which can destroy the response
+        still in flight.  So half-close the write side (the client sees the
+        end of the response), then read and discard input for at most
+        ``lingering_time`` seconds and ``LINGER_MAX_BYTES`` bytes, and close
+        when the client closes its side or either bound is reached."""
+        self._lingering = True
+        self._linger_left = LINGER_MAX_BYTES
+        self._pause = 0
+        try:
+            transport.resume_reading()
+        except (AttributeError, RuntimeError):
+            pass
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()
+        except (OSError, RuntimeError):
+            transport.close()
+            return
+        if self._loop is not None and self._lingering_time:
+            self._timer = self._loop.call_later(self._lingering_time, transport.close)
+        else:
+            transport.close()
 
     def _after_upgrade(self, request: _Request) -> bool:
         """After the handler of an Upgrade/CONNECT request: go on with HTTP

@@ -252,3 +252,60 @@ async def test_keep_alive_false_before_the_head_announces_close():
     async with running_server(Closer) as (_, port):
         data, closed = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert b"\r\nConnection: close\r\n" in data and data.endswith(b"bye") and closed
+
+
+class Refuse(llserver.server.ServerHttpProtocol):
+    async def handle_request(self, message, payload):
+        await answer(self, message, b"too big" * 100, 413)
+
+
+async def unread_body_exchange(factory):
+    """Send a head and part of a 4 MiB body the handler never reads, read the
+    response to its end, then keep sending the body.  Returns the response
+    and the error the late sends met (None if none)."""
+    async with running_server(factory) as (_, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4194304\r\n\r\n")
+        writer.write(b"x" * 65536)
+        await writer.drain()
+        received = await asyncio.wait_for(reader.read(), 10)  # to the server's FIN
+        error = None
+        try:
+            for _ in range(8):
+                writer.write(b"x" * 65536)
+                await writer.drain()
+                await asyncio.sleep(0.05)
+        except (ConnectionError, OSError) as exc:
+            error = exc
+        writer.close()
+    return received, error
+
+
+async def test_after_refusing_an_unread_body_the_server_lingers():
+    """Lingering close (RFC 9112 §9.6): the response ends with a half-close
+    and the server keeps draining what the client still sends, instead of
+    resetting the connection (a reset can destroy a response in flight)."""
+    received, error = await unread_body_exchange(Refuse)
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert rest == b"too big" * 100
+    assert error is None
+
+
+async def test_without_lingering_late_sends_are_reset():
+    """The control experiment for the test above (lingering_time=0)."""
+    received, error = await unread_body_exchange(lambda: Refuse(lingering_time=0))
+    assert received.startswith(b"HTTP/1.1 413")
+    assert isinstance(error, (ConnectionResetError, BrokenPipeError))
+
+
+async def test_lingering_ends_when_the_client_closes_its_side():
+    async with running_server(Refuse) as (_, port):
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        data, closed = await exchange(
+            port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc", half_close=True, idle=3
+        )
+        elapsed = loop.time() - start
+    assert data.startswith(b"HTTP/1.1 413") and closed
+    assert elapsed < 1.5  # not the 2 s lingering bound
