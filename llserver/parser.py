@@ -146,6 +146,7 @@ class RequestParser:
         "_last_raw_pairs",
         "_last_headers",
         "_last_version",
+        "in_head",
         "max_line_size",
         "max_field_size",
         "max_headers",
@@ -178,6 +179,9 @@ class RequestParser:
         self._last_raw_pairs: Tuple[Tuple[bytes, bytes], ...] = ()
         self._last_headers: Optional[CIMultiDict] = None
         self._last_version = 0
+        #: After a feed: a request head has started but is not complete
+        #: (the server's header-read deadline runs while this is true).
+        self.in_head = False
         self._refresh()
 
     def _refresh(self) -> None:
@@ -231,6 +235,7 @@ class RequestParser:
                     i += 1
                 kind = ev[i]
             status = ev[i + 1]
+            self.in_head = ev[i + 5] == 1
             if status == _OK:
                 return out
             consumed = ev[i + 2]
@@ -317,7 +322,7 @@ class RequestParser:
             self._refresh()
             n = -n
         ev = ffi.unpack(self._ev, n)
-        return ev[-4] == _OK
+        return ev[-5] == _OK
 
     def resume_after_upgrade(self) -> None:
         """Go on parsing HTTP after an :class:`Upgrade` the server declined."""

@@ -79,6 +79,11 @@ DEFAULT_HEAD_TIMEOUT = 60.0
 #: a few kilobytes of gzip must not inflate into gigabytes (→ 413).
 DEFAULT_MAX_INFLATED_SIZE = 64 * 1024 * 1024
 
+#: Once a request head has begun to arrive, it must be complete within
+#: this many seconds (``slow_request_timeout``, when set, takes its place):
+#: a client trickling its head a byte at a time (slowloris) is closed.
+DEFAULT_HEADER_TIMEOUT = 15.0
+
 #: Lingering close bounds: how long and how much unread input is drained
 #: after the last response before the socket is closed (RFC 9112 §9.6).
 DEFAULT_LINGERING_TIME = 2.0
@@ -232,6 +237,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         max_body_size: Optional[int] = None,
         max_pipelined: int = MAX_PIPELINED,
         lingering_time: float = DEFAULT_LINGERING_TIME,
+        header_timeout: Optional[float] = DEFAULT_HEADER_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         # Deprecated aliases of aiohttp 0.x, one warning each, pointing at
@@ -302,6 +308,8 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._lingering = False
         self._linger_left = 0
         self._lingering_time = lingering_time
+        self._header_timeout = header_timeout
+        self._head_deadline_set = False
         self._tls = False
         self._cancelled_by_server = False
         self._waiter: Optional[asyncio.Future] = None
@@ -487,6 +495,12 @@ class ServerHttpProtocol(asyncio.Protocol):
                     self._feed = None
                     feed.request.payload.set_exception(ev)
                 queue.append(ev)
+        if self._parser.in_head:
+            if not self._head_deadline_set:
+                self._head_deadline_set = True
+                self._tighten_deadline(self._slow_request_timeout or self._header_timeout)
+        else:
+            self._head_deadline_set = False
         if len(queue) > self._max_pipelined:
             self._set_pause(_PAUSE_QUEUE, True)
         waiter = self._waiter
@@ -658,6 +672,15 @@ class ServerHttpProtocol(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
             self._timer = loop.call_at(when, self._on_timer)
+
+    def _tighten_deadline(self, delay: Optional[float]) -> None:
+        """Bring the deadline to ``delay`` from now unless it is sooner."""
+        loop = self._loop
+        if not delay or loop is None:
+            return
+        deadline = self._deadline
+        if deadline is None or loop.time() + delay < deadline:
+            self._arm_timer(delay)
 
     def _cancel_timer(self) -> None:
         """Clear the deadline (the timer, if any, then fires and does nothing)."""

@@ -309,3 +309,45 @@ async def test_lingering_ends_when_the_client_closes_its_side():
         elapsed = loop.time() - start
     assert data.startswith(b"HTTP/1.1 413") and closed
     assert elapsed < 1.5  # not the 2 s lingering bound
+
+
+async def test_a_head_trickled_byte_by_byte_is_cut_off_at_the_header_timeout():
+    """Slowloris: the head must be complete within header_timeout of its
+    first byte, even though bytes keep arriving."""
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+
+    async with running_server(lambda: BodyEcho(header_timeout=0.5)) as (_, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        closed_after = None
+        for byte in head:
+            try:
+                writer.write(bytes([byte]))
+                await writer.drain()
+            except (ConnectionError, OSError):
+                break
+            await asyncio.sleep(0.05)
+            if reader.at_eof() or (await _peek_closed(reader)):
+                closed_after = loop.time() - start
+                break
+        writer.close()
+    assert closed_after is not None and 0.4 <= closed_after <= 1.5
+
+
+async def _peek_closed(reader) -> bool:
+    try:
+        data = await asyncio.wait_for(reader.read(1), 0.001)
+    except asyncio.TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+    return data == b""
+
+
+async def test_a_complete_request_after_an_idle_wait_is_served():
+    async with running_server(lambda: BodyEcho(header_timeout=0.3, keepalive_timeout=5)) as (_, port):
+        data, _ = await exchange(
+            port, pieces=[b"", b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n"], delay=0.6
+        )
+    assert data.endswith(b"/late:")

@@ -549,14 +549,15 @@ static int64_t end_call(lls_parser *p, llhttp_errno_t e, size_t consumed) {
         break;
     }
     /* ev_reserve keeps EV_RESERVE free slots after every event */
-    if (ev_reserve(p, 5) < 0) return 0;
+    if (ev_reserve(p, 6) < 0) return 0;
     int64_t *ev = p->ev + p->nev;
     ev[0] = LLS_EV_STATUS;
     ev[1] = status;
     ev[2] = (int64_t)consumed;
     ev[3] = e;
     ev[4] = p->err;
-    p->nev += 5;
+    ev[5] = p->phase == PH_LINE || p->phase == PH_HEADERS; /* mid-head */
+    p->nev += 6;
     return p->moved ? -(int64_t)p->nev : (int64_t)p->nev;
 }
 

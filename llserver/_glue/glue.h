@@ -24,7 +24,9 @@
  *       text_off, text_len, raw_off, raw_len, url_len
  *   LLS_EV_BODY, offset, length          (offset into the fed buffer)
  *   LLS_EV_END                           (message complete)
- *   LLS_EV_STATUS, status, consumed, llhttp_errno, lls_error   (always last)
+ *   LLS_EV_STATUS, status, consumed, llhttp_errno, lls_error, in_head
+ *                                        (always last; in_head: a request
+ *                                        head is partly received)
  */
 #ifndef LLSERVER_GLUE_H
 #define LLSERVER_GLUE_H
