@@ -146,13 +146,14 @@ def _caller_stacklevel(obj: Any) -> int:
 class _Request:
     """A parsed request waiting for (or being served by) the handler."""
 
-    __slots__ = ("message", "flags", "payload", "complete")
+    __slots__ = ("message", "flags", "payload", "complete", "framing_error")
 
     def __init__(self, message: RawRequestMessage, flags: int, payload: Any) -> None:
         self.message = message
         self.flags = flags
         self.payload = payload
         self.complete = False  # the whole body arrived
+        self.framing_error: Optional[errors.HttpProcessingError] = None
 
 
 class _BodyFeed:
@@ -493,6 +494,7 @@ class ServerHttpProtocol(asyncio.Protocol):
                 feed = self._feed
                 if feed is not None:
                     self._feed = None
+                    feed.request.framing_error = ev
                     feed.request.payload.set_exception(ev)
                 queue.append(ev)
         if self._parser.in_head:
@@ -770,6 +772,18 @@ class ServerHttpProtocol(asyncio.Protocol):
                     break
                 self._cancel_timer()
                 message = item.message
+                broken = item.framing_error
+                if broken is not None:
+                    # The body's framing broke before the handler ran (bad
+                    # chunk size, oversized trailers...): answer that, as for
+                    # any malformed request (RFC 9112 §7.1).  Content-coding
+                    # errors are the handler's to see when it reads.
+                    writer.request_method = message.method
+                    writer.response = None
+                    self.handle_error(
+                        broken.code, message, None, broken, broken.headers, broken.message
+                    )
+                    break
                 self._keepalive = False
                 self._keepalive_set = False
                 self._request_count += 1

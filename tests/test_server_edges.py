@@ -351,3 +351,21 @@ async def test_a_complete_request_after_an_idle_wait_is_served():
             port, pieces=[b"", b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n"], delay=0.6
         )
     assert data.endswith(b"/late:")
+
+
+async def test_body_known_broken_at_dispatch_is_answered_without_the_handler():
+    called = []
+
+    class NoRead(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            called.append(message.path)
+            await answer(self, message, b"ok")
+
+    async with running_server(NoRead) as (_, port):
+        data, closed = await exchange(
+            port,
+            b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+            b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+    assert data.startswith(b"HTTP/1.1 400 Bad Request") and closed
+    assert called == [] and b"ok" not in data
