@@ -9,6 +9,7 @@ and lets in-flight requests finish (``ServerHttpProtocol.shutdown``).
 from __future__ import annotations
 
 import asyncio
+import signal
 import ssl as _ssl
 import weakref
 from typing import Any, Callable, Optional
@@ -91,8 +92,28 @@ def run(
     port: int = 8080,
     **kwargs: Any,
 ) -> None:
-    """``asyncio.run(serve(...))``, stopping quietly on Ctrl+C."""
+    """``asyncio.run(serve(...))``: serve until SIGINT (Ctrl+C) or SIGTERM,
+    then shut down gracefully.
+
+    The signals cancel the serving task from the event loop, so they never
+    land as a ``KeyboardInterrupt`` in the middle of a handler or a socket
+    write (which Python before 3.11 would do)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, task.cancel)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # no signal support here (Windows, not the main thread)
+        try:
+            await serve(protocol_factory, host, port, **kwargs)
+        except asyncio.CancelledError:
+            pass
+
     try:
-        asyncio.run(serve(protocol_factory, host, port, **kwargs))
+        asyncio.run(main())
     except KeyboardInterrupt:
         pass

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import llserver
 from llserver import Response
 from llserver.server import ServerHttpProtocol
@@ -80,7 +82,8 @@ async def test_serve_with_tls_until_cancelled(server_ssl_context, certificate):
     assert not server.is_serving()
 
 
-def test_python_m_llserver_serves_the_demo_and_stops_on_sigint():
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_python_m_llserver_serves_the_demo_and_stops_gracefully_on_a_signal(sig):
     pkg_parent = str(Path(llserver.__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=pkg_parent, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
@@ -101,7 +104,7 @@ def test_python_m_llserver_serves_the_demo_and_stops_on_sigint():
         resp = conn.getresponse()
         assert resp.status == 200 and resp.read() == b"<h1>It Works!</h1>"
         conn.close()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         assert proc.wait(timeout=10) == 0
         assert b"Traceback" not in proc.stderr.read()
     finally:
