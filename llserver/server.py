@@ -84,6 +84,11 @@ DEFAULT_MAX_INFLATED_SIZE = 64 * 1024 * 1024
 #: a client trickling its head a byte at a time (slowloris) is closed.
 DEFAULT_HEADER_TIMEOUT = 15.0
 
+#: A handler waiting for request-body bytes that do not come for this many
+#: seconds sees the body fail; the connection then closes silently (a
+#: client that stops sending mid-body must not hold a handler forever).
+DEFAULT_BODY_TIMEOUT = 60.0
+
 #: Lingering close bounds: how long and how much unread input is drained
 #: after the last response before the socket is closed (RFC 9112 §9.6).
 DEFAULT_LINGERING_TIME = 2.0
@@ -239,6 +244,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         max_pipelined: int = MAX_PIPELINED,
         lingering_time: float = DEFAULT_LINGERING_TIME,
         header_timeout: Optional[float] = DEFAULT_HEADER_TIMEOUT,
+        body_timeout: Optional[float] = DEFAULT_BODY_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         # Deprecated aliases of aiohttp 0.x, one warning each, pointing at
@@ -310,6 +316,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._linger_left = 0
         self._lingering_time = lingering_time
         self._header_timeout = header_timeout
+        self._body_timeout = body_timeout
         self._head_deadline_set = False
         self._tls = False
         self._cancelled_by_server = False
@@ -558,6 +565,8 @@ class ServerHttpProtocol(asyncio.Protocol):
             payload: Any = FlowControlStreamReader(
                 self,
                 self._limit,
+                # An inactivity bound on body reads; none on a CONNECT tunnel.
+                timeout=self._body_timeout if flags & HEAD_HAS_BODY else None,
                 loop=self._loop,
                 on_first_read=self._send_continue if expect else None,
             )
@@ -822,6 +831,13 @@ class ServerHttpProtocol(asyncio.Protocol):
                     # A handler's own stray CancelledError is a bug in the
                     # handler, not a disconnect (api-spec §11 row 18).
                     self._error_after_handler(500, message, None, None, None)
+                    break
+                except asyncio.TimeoutError as exc:
+                    if exc is not item.payload.exception():
+                        raise
+                    # The body stopped arriving (body_timeout): a server
+                    # timeout, closed silently (api-spec §12 decision 5).
+                    self.log_debug("Request handler timed out.")
                     break
                 except errors.ClientDisconnectedError as exc:
                     if self._transport is None or self._eof:

@@ -369,3 +369,25 @@ async def test_body_known_broken_at_dispatch_is_answered_without_the_handler():
         )
     assert data.startswith(b"HTTP/1.1 400 Bad Request") and closed
     assert called == [] and b"ok" not in data
+
+
+async def test_a_body_that_stops_arriving_is_cut_off_at_the_body_timeout():
+    async with running_server(lambda: BodyEcho(body_timeout=0.3)) as (_, port):
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        data, closed = await exchange(
+            port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", idle=3
+        )
+        elapsed = loop.time() - start
+    assert data == b"" and closed  # silently, like every server timeout
+    assert elapsed < 2
+
+
+async def test_a_slow_but_steady_body_is_not_cut_off():
+    async with running_server(lambda: BodyEcho(body_timeout=0.3)) as (_, port):
+        data, _ = await exchange(
+            port,
+            pieces=[b"POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n", b"a", b"b", b"c", b"d"],
+            delay=0.2,
+        )
+    assert data.endswith(b"/s:abcd")
