@@ -282,7 +282,7 @@ class Response:
     #: Body filters in the order added (None when there are none).
     filter: Optional[List[Any]] = None
     #: The body emitter chosen by send_headers() (None before).
-    writer: Any = None
+    _emit: Any = None  # the body emitter chosen by send_headers (a plain function)
     #: True once write_eof() ran.
     eof_written: bool = False
     #: True when write_eof() found fewer body bytes than Content-Length.
@@ -647,13 +647,13 @@ class Response:
         self.headers_sent = True
         mode = self._mode
         if mode == _CHUNKED:
-            self.writer = self._emit_chunked
+            self._emit = Response._emit_chunked
         elif mode == _LENGTH:
-            self.writer = self._emit_length
+            self._emit = Response._emit_length
         elif mode == _NO_BODY:
-            self.writer = self._emit_nothing
+            self._emit = Response._emit_nothing
         else:
-            self.writer = self._emit_raw
+            self._emit = Response._emit_raw
         size = len(head)
         self.headers_length = size
         self.output_length += size
@@ -704,7 +704,7 @@ class Response:
         if not chunk:
             return DONE
         if self.filter is None:
-            self.writer(chunk)
+            self._emit(self, chunk)
         else:
             emit = self.writer
             for piece in self._run_filters(chunk, False):
@@ -713,6 +713,15 @@ class Response:
             self._output_size = 0
             return self._drain()
         return DONE
+
+    @property
+    def writer(self) -> Any:
+        """The body emitter chosen when the head was sent (aiohttp 1.1 kept
+        its body-writer generator under this name), bound on access: storing
+        a bound method on the instance would make every response a reference
+        cycle, freed only by the cycle collector."""
+        emit = self._emit
+        return None if emit is None else emit.__get__(self, Response)
 
     def _emit_chunked(self, chunk: Any) -> None:
         data = b"%x\r\n%b\r\n" % (len(chunk), chunk)

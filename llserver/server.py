@@ -399,6 +399,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        self._release()
         handler = self._request_handler
         if handler is not None and self._in_handler:
             # Next iteration: a read woken by the disconnect error above
@@ -770,6 +771,9 @@ class ServerHttpProtocol(asyncio.Protocol):
                     finally:
                         self._waiter = None
                     continue
+                transport = self._transport
+                if transport is None or transport.is_closing():
+                    break  # the client is gone: queued requests go unanswered
                 item = queue.popleft()
                 if self._pause & _PAUSE_QUEUE and len(queue) <= self._max_pipelined // 2:
                     self._set_pause(_PAUSE_QUEUE, False)
@@ -875,6 +879,19 @@ class ServerHttpProtocol(asyncio.Protocol):
                     transport.close()
                 else:
                     self._linger(transport)
+            self._release()
+
+    def _release(self) -> None:
+        """Drop the per-request state that points back at this protocol
+        (payload streams hold it for flow control), so a finished
+        connection is freed by reference counting, not left to the cycle
+        collector (RSS stays flat under connection churn)."""
+        self._queue.clear()
+        self._feed = None
+        self._last_parsed = None
+        self._upgraded = None
+        self._upgrade_tail = None
+        self._inflating.clear()
 
     def _client_may_send_more(self) -> bool:
         """Input may still be on its way: a body being received, requests

@@ -93,6 +93,7 @@ class StreamWriter:
         self._paused = False
         self._waiters: Optional[List[asyncio.Future]] = None
         self._lost = False
+        self._closing = False  # close() was called through this writer
         self._lost_exc: Optional[BaseException] = None
         # Corking: a list while corked, None otherwise (write() tests this).
         self._buffer: Optional[List[bytes]] = None
@@ -177,7 +178,13 @@ class StreamWriter:
             data = buf[0] if len(buf) == 1 else b"".join(buf)
             buf.clear()
             self._buffered = 0
-            self._transport.write(data)
+            transport = self._transport
+            if transport.is_closing() and not self._closing:
+                # The connection failed (reset) and asyncio will report it
+                # lost on the next iteration; writing now only makes it log
+                # "socket.send() raised exception." for every write.
+                return
+            transport.write(data)
 
     def can_write_eof(self) -> bool:
         return self._transport.can_write_eof()
@@ -192,6 +199,7 @@ class StreamWriter:
         """Flush, then close the transport (asyncio sends what it buffered)."""
         if self._buffer:
             self.flush()
+        self._closing = True
         self._transport.close()
 
     def is_closing(self) -> bool:
@@ -246,6 +254,9 @@ class StreamWriter:
         """
         self._lost = True
         self._lost_exc = exc
+        # The last Response points at this writer and this writer at it:
+        # break the pair, so both go with reference counting.
+        self.response = None
         handle = self._flush_handle
         if handle is not None:
             self._flush_handle = None
