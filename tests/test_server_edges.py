@@ -391,3 +391,46 @@ async def test_a_slow_but_steady_body_is_not_cut_off():
             delay=0.2,
         )
     assert data.endswith(b"/s:abcd")
+
+
+async def test_a_reset_client_leaves_no_send_warnings_behind(caplog):
+    import socket
+    import struct
+
+    async with running_server(BodyEcho) as (_, port):
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 64)
+            # close with a reset (SO_LINGER 0) while answers are on their way
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        await asyncio.sleep(0.5)
+    assert not [r for r in caplog.records if "socket.send() raised exception" in r.getMessage()]
+
+
+async def test_a_finished_connection_is_freed_without_the_cycle_collector():
+    import gc
+    import weakref
+
+    refs = []
+
+    class Tracked(BodyEcho):
+        def connection_made(self, transport):
+            refs.append(weakref.ref(self))
+            super().connection_made(transport)
+
+    # loop.create_server directly: the running_server fixture keeps its
+    # protocols in a list.
+    server = await asyncio.get_running_loop().create_server(Tracked, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    gc.collect()
+    gc.disable()
+    try:
+        await exchange(port, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await asyncio.sleep(0.2)
+        alive = [r for r in refs if r() is not None]
+    finally:
+        gc.enable()
+        server.close()
+        await server.wait_closed()
+    assert refs and not alive
