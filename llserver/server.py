@@ -11,13 +11,16 @@ Lifecycle of a connection (one place for each decision):
 * ``start()`` (the task in ``_request_handler``, as in 1.1) takes queued
   requests one at a time, calls ``handle_request`` and then decides, in
   :meth:`_should_keep_alive`, whether the connection serves another request.
-* Deadlines are loop timers (``call_at``), one per connection, re-armed at
-  phase changes: waiting for a head (``slow_request_timeout``, else
-  ``keepalive_timeout``), idle between requests (``keepalive_timeout``).
-  Expiry closes silently (api-spec §12 decision 5).
+* Deadlines share one loop timer per connection, which only ever moves to a
+  stored deadline: idle before a request (``keepalive_timeout``), a head
+  once begun (``header_timeout``, or ``slow_request_timeout``), a body read
+  without progress (``body_timeout``, in the payload stream).  Expiry closes
+  silently (api-spec §12 decision 5).
 * Input flow control: reading pauses while a body stream holds more than its
-  limit unread, or while more than ``max_pipelined`` requests wait.
-* Every exit goes through ``start()``'s ``finally``, which closes.
+  limit unread, while compressed input waits to be inflated, or while more
+  than ``max_pipelined`` requests wait.
+* Every exit goes through ``start()``'s ``finally``, which closes, after a
+  bounded lingering read when input may still be on its way.
 """
 
 from __future__ import annotations
