@@ -305,7 +305,7 @@ class RequestParser:
         return RawRequestMessage(
             _METHODS[ev[i + 1]],
             path,
-            HttpVersion11 if ev[i + 3] == 1 else HttpVersion10,
+            HttpVersion10 if ev[i + 3] == 0 else HttpVersion11,  # 1.2+ served as 1.1
             headers,
             list(raw_pairs),
             not flags & HEAD_KEEP_ALIVE,

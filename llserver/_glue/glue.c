@@ -495,6 +495,12 @@ lls_parser *lls_new(uint64_t max_line, uint64_t max_field, uint64_t max_head,
     p->settings.on_message_complete = on_message_complete;
     llhttp_init(&p->http, HTTP_REQUEST, &p->settings);
     p->http.data = p;
+    /* The one lenient flag, for RFC 9110 §2.5/§15.6.6: llhttp would reject
+     * any version but 0.9/1.0/1.1/2.0 as malformed (400); the glue wants to
+     * see it, to answer 505 for a major version other than 1 and to serve
+     * HTTP/1.x (x > 1) as HTTP/1.1.  The syntax (HTTP/<digit>.<digit>)
+     * stays strict. */
+    llhttp_set_lenient_version(&p->http, 1);
     return p;
 }
 
