@@ -527,7 +527,8 @@ class ServerHttpProtocol(asyncio.Protocol):
         upgraded = self._upgraded
         assert upgraded is not None
         if self._switched or upgraded.message.method == "CONNECT":
-            upgraded.payload.feed_data(data)
+            if not upgraded.payload.is_eof():  # never after the stream ended
+                upgraded.payload.feed_data(data)
             return
         tail = self._upgrade_tail
         assert tail is not None

@@ -440,3 +440,13 @@ async def test_a_finished_connection_is_freed_without_the_cycle_collector():
         server.close()
         await server.wait_closed()
     assert refs and not alive
+
+
+async def test_connect_with_a_content_length_still_tunnels():
+    """RFC 9110 §9.3.6: CONNECT has no content, whatever Content-Length says
+    (found by the fuzzer: the tunnel bytes once met an ended body stream)."""
+    async with running_server(Tunnel) as (_, port):
+        data, _ = await exchange(
+            port, b"CONNECT host:443 HTTP/1.1\r\nHost: host:443\r\nContent-Length: 4\r\n\r\nhello"
+        )
+    assert data == b"HTTP/1.1 200 Connection Established\r\n\r\nHELLO"

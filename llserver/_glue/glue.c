@@ -392,11 +392,15 @@ static int on_headers_complete(llhttp_t *s) {
     int64_t length = -1;
     if (llhttp_should_keep_alive(s)) flags |= LLS_F_KEEP_ALIVE;
     if (s->upgrade) flags |= LLS_F_UPGRADE;
-    if (s->flags & F_CHUNKED) flags |= LLS_F_CHUNKED | LLS_F_HAS_BODY;
+    if (s->flags & F_CHUNKED && !(s->upgrade && s->method == HTTP_CONNECT))
+        flags |= LLS_F_CHUNKED | LLS_F_HAS_BODY;
     if (s->flags & F_CONTENT_LENGTH) {
         flags |= LLS_F_CONTENT_LENGTH;
         length = (int64_t)s->content_length;
-        if (s->content_length > 0) flags |= LLS_F_HAS_BODY;
+        /* RFC 9110 §9.3.6: a CONNECT request has no content; llhttp hands
+         * what follows its head to the tunnel whatever Content-Length says. */
+        if (s->content_length > 0 && !(s->upgrade && s->method == HTTP_CONNECT))
+            flags |= LLS_F_HAS_BODY;
         if (p->max_body && s->content_length > p->max_body)
             return fail(p, LLS_E_BODY_TOO_LARGE);
     }
