@@ -36,6 +36,17 @@ ffibuilder.cdef(
     void lls_resume_after_upgrade(lls_parser *p);
     const char *lls_error_reason(lls_parser *p);
     const char *lls_method_name(int method);
+
+    /* glue.h's enums; the compiler supplies the values */
+    static const int LLS_EV_HEAD, LLS_EV_BODY, LLS_EV_END, LLS_EV_STATUS;
+    static const int LLS_OK, LLS_PAUSED, LLS_UPGRADE, LLS_ERROR;
+    static const int LLS_F_KEEP_ALIVE, LLS_F_UPGRADE, LLS_F_CHUNKED, LLS_F_CONTENT_LENGTH,
+                     LLS_F_EXPECT_CONTINUE, LLS_F_GZIP, LLS_F_DEFLATE, LLS_F_HAS_BODY;
+    static const int LLS_E_URI_TOO_LONG, LLS_E_HEADERS_TOO_LARGE, LLS_E_FIELD_TOO_LARGE,
+                     LLS_E_TOO_MANY_HEADERS, LLS_E_BODY_TOO_LARGE, LLS_E_MISSING_HOST,
+                     LLS_E_DUPLICATE_HOST, LLS_E_TE_NOT_CHUNKED, LLS_E_TE_UNSUPPORTED,
+                     LLS_E_TE_HTTP10, LLS_E_NUL, LLS_E_VERSION, LLS_E_TRAILERS_TOO_LARGE,
+                     LLS_E_NO_MEMORY, LLS_E_NO_VERSION;
     const char *llhttp_errno_name(int err);
     """
 )

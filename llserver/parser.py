@@ -21,7 +21,7 @@ Like h11, the parser is testable by feeding bytes, without a socket.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from multidict import CIMultiDict, getversion
 
@@ -45,15 +45,15 @@ __all__ = (
     "DEFAULT_MAX_HEADER_COUNT",
 )
 
-# Flags of a head (mirrors glue.h).
-HEAD_KEEP_ALIVE = 1
-HEAD_UPGRADE = 2
-HEAD_CHUNKED = 4
-HEAD_CONTENT_LENGTH = 8
-HEAD_EXPECT_CONTINUE = 16
-_HEAD_GZIP = 32
-_HEAD_DEFLATE = 64
-HEAD_HAS_BODY = 128
+# Flags of a head (glue.h's LLS_F_*).
+HEAD_KEEP_ALIVE = lib.LLS_F_KEEP_ALIVE
+HEAD_UPGRADE = lib.LLS_F_UPGRADE
+HEAD_CHUNKED = lib.LLS_F_CHUNKED
+HEAD_CONTENT_LENGTH = lib.LLS_F_CONTENT_LENGTH
+HEAD_EXPECT_CONTINUE = lib.LLS_F_EXPECT_CONTINUE
+_HEAD_GZIP = lib.LLS_F_GZIP
+_HEAD_DEFLATE = lib.LLS_F_DEFLATE
+HEAD_HAS_BODY = lib.LLS_F_HAS_BODY
 
 # Defaults: aiohttp 1.1's sizes; the header count follows Apache's
 # LimitRequestFields.
@@ -62,8 +62,8 @@ DEFAULT_MAX_FIELD_SIZE = 8190
 DEFAULT_MAX_HEADERS = 32768
 DEFAULT_MAX_HEADER_COUNT = 100
 
-_EV_HEAD, _EV_BODY, _EV_END, _EV_STATUS = 1, 2, 3, 9
-_OK, _PAUSED, _UPGRADE, _ERROR = 0, 1, 2, 3
+_EV_HEAD, _EV_BODY, _EV_STATUS = lib.LLS_EV_HEAD, lib.LLS_EV_BODY, lib.LLS_EV_STATUS
+_OK, _PAUSED, _UPGRADE = lib.LLS_OK, lib.LLS_PAUSED, lib.LLS_UPGRADE
 
 # llhttp errno values (llhttp.h, enum llhttp_errno).
 _HPE_CR_EXPECTED = 25
@@ -359,34 +359,44 @@ class RequestParser:
 
 
 def _own_error(parser: RequestParser, code: int) -> errors.HttpProcessingError:
-    if code == 1:
-        return errors.URITooLong("request line", parser.max_line_size)
-    if code == 2:
-        return errors.HeaderFieldsTooLarge("request header", parser.max_headers)
-    if code == 3:
-        return errors.HeaderFieldsTooLarge("request header field", parser.max_field_size)
-    if code == 4:
-        return errors.TooManyHeaders(parser.max_header_count)
-    if code == 5:
-        return errors.PayloadTooLarge(f"Request body larger than {parser.max_body_size} bytes.")
-    if code == 6:
-        return errors.BadHttpMessage("Missing Host header (RFC 9112 section 3.2).")
-    if code == 7:
-        return errors.BadHttpMessage("Duplicate Host header (RFC 9112 section 3.2).")
-    if code == 8:
-        return errors.TransferEncodingError(
-            "Transfer-Encoding must end with chunked, applied once (RFC 9112 section 6.3)."
-        )
-    if code == 9:
-        return errors.UnsupportedTransferCoding("Unsupported transfer coding.")
-    if code == 10:
-        return errors.TransferEncodingError("Transfer-Encoding in an HTTP/1.0 request.")
-    if code == 11:
-        return errors.BadHttpMessage("NUL byte in request.")
-    if code == 12:
-        return errors.HttpVersionNotSupported("Only HTTP/1.x is supported.")
-    if code == 13:
-        return errors.HeaderFieldsTooLarge("trailer section", parser.max_headers)
-    if code == 15:
-        return errors.BadStatusLine("Request line without HTTP version.")
-    return errors.HttpProcessingError(code=500, message="Parser out of memory.")
+    """The typed error for one of the glue's own codes (glue.h's LLS_E_*)."""
+    make = _OWN_ERRORS.get(code)
+    if make is None:
+        return errors.HttpProcessingError(code=500, message="Parser out of memory.")
+    return make(parser)
+
+
+_OWN_ERRORS: Dict[int, Callable[[RequestParser], errors.HttpProcessingError]] = {
+    lib.LLS_E_URI_TOO_LONG: lambda p: errors.URITooLong("request line", p.max_line_size),
+    lib.LLS_E_HEADERS_TOO_LARGE: lambda p: errors.HeaderFieldsTooLarge(
+        "request header", p.max_headers
+    ),
+    lib.LLS_E_FIELD_TOO_LARGE: lambda p: errors.HeaderFieldsTooLarge(
+        "request header field", p.max_field_size
+    ),
+    lib.LLS_E_TOO_MANY_HEADERS: lambda p: errors.TooManyHeaders(p.max_header_count),
+    lib.LLS_E_BODY_TOO_LARGE: lambda p: errors.PayloadTooLarge(
+        f"Request body larger than {p.max_body_size} bytes."
+    ),
+    lib.LLS_E_MISSING_HOST: lambda p: errors.BadHttpMessage(
+        "Missing Host header (RFC 9112 section 3.2)."
+    ),
+    lib.LLS_E_DUPLICATE_HOST: lambda p: errors.BadHttpMessage(
+        "Duplicate Host header (RFC 9112 section 3.2)."
+    ),
+    lib.LLS_E_TE_NOT_CHUNKED: lambda p: errors.TransferEncodingError(
+        "Transfer-Encoding must end with chunked, applied once (RFC 9112 section 6.3)."
+    ),
+    lib.LLS_E_TE_UNSUPPORTED: lambda p: errors.UnsupportedTransferCoding(
+        "Unsupported transfer coding."
+    ),
+    lib.LLS_E_TE_HTTP10: lambda p: errors.TransferEncodingError(
+        "Transfer-Encoding in an HTTP/1.0 request."
+    ),
+    lib.LLS_E_NUL: lambda p: errors.BadHttpMessage("NUL byte in request."),
+    lib.LLS_E_VERSION: lambda p: errors.HttpVersionNotSupported("Only HTTP/1.x is supported."),
+    lib.LLS_E_TRAILERS_TOO_LARGE: lambda p: errors.HeaderFieldsTooLarge(
+        "trailer section", p.max_headers
+    ),
+    lib.LLS_E_NO_VERSION: lambda p: errors.BadStatusLine("Request line without HTTP version."),
+}
