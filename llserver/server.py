@@ -628,7 +628,7 @@ class ServerHttpProtocol(asyncio.Protocol):
                 # Fill past the high-water mark, so that the stream itself
                 # pauses and calls resume_reading() (which pumps again) once
                 # the handler has read enough.
-                while decoder.pending and payload._buffer_size <= high:
+                while decoder.pending and payload.buffered <= high:
                     chunk = decoder.inflate(self._limit)
                     if chunk:
                         payload.feed_data(chunk)

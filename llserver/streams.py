@@ -232,6 +232,11 @@ class StreamReader(_AsyncIterMixin):
         """True once the whole body has arrived, even if it is unread."""
         return self._eof
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet read (what flow control watches)."""
+        return self._buffer_size
+
     def at_eof(self) -> bool:
         """True once the whole body has arrived and been read."""
         return self._eof and not self._buffer_size
