@@ -81,6 +81,19 @@ def _remote_address(message: Any, environ: Any, response: Any, transport: Any, t
     return peername  # AF_UNIX: the path, '' for an unnamed client socket
 
 
+class _KnownPeer:
+    """Stands in for the transport when the caller already knows the
+    address ``%a`` must show (a client behind a trusted proxy)."""
+
+    __slots__ = ("_address",)
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._address if name == "peername" else default
+
+
 # (second, rendered) of the last %t, so a busy server formats the date once a
 # second.  Replaced as a whole tuple, which is atomic under the GIL and on PyPy.
 _last_request_time: tuple[int, str] = (-(2**63), "")
@@ -263,6 +276,8 @@ class AccessLogger:
         response: Any,
         transport: Any,
         time: float | None,
+        *,
+        remote_address: str | None = None,
     ) -> None:
         """Log one request.
 
@@ -270,12 +285,18 @@ class AccessLogger:
         ``.headers``) or None; ``environ`` an optional mapping for ``%{K}e``;
         ``response`` has ``.status``, ``.body_length``, ``.output_length`` and
         ``.headers``; ``transport`` answers ``get_extra_info('peername')``;
-        ``time`` is the request's duration in seconds.  A failure while
-        formatting is logged, never raised: logging must not break a request.
+        ``time`` is the request's duration in seconds.  ``remote_address``,
+        when given, is what ``%a`` shows instead of the transport's peer: the
+        server passes the client named by a trusted proxy's forwarding header
+        (``trusted_proxies``).  A failure while formatting is logged, never
+        raised: logging must not break a request.
         """
         check = self._is_enabled_for
         if check is not None and not check(logging.INFO):
             return
+        if remote_address is not None:
+            # %a is the only atom that reads the transport.
+            transport = _KnownPeer(remote_address)
         try:
             values = []
             extra: dict[str, Any] = {}

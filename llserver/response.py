@@ -138,6 +138,9 @@ def _check_value(value: Any) -> str:
     return value.strip()
 
 
+_SERVER_SOFTWARE = f"Python/{sys.version_info[0]}.{sys.version_info[1]} llserver/{__version__}"
+_SERVER_PAIR: Tuple[istr, str] = (hdrs.SERVER, _SERVER_SOFTWARE)
+
 # -- Date: IMF-fixdate (RFC 9110 §5.6.7), formatted at most once a second.
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -146,8 +149,14 @@ _date_second = -1
 _date_value = ""
 
 
+_date_pair: Tuple[istr, str] = (hdrs.DATE, "")
+# "Date: ...\r\nServer: ...\r\n\r\n" for the default Server value: the
+# end of every head that has no Date or Server of its own.
+_date_tail = ""
+
+
 def _http_date() -> str:
-    global _date_second, _date_value
+    global _date_second, _date_value, _date_pair, _date_tail
     now = int(time.time())
     if now != _date_second:
         t = time.gmtime(now)
@@ -155,6 +164,8 @@ def _http_date() -> str:
             f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
             f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
         )
+        _date_pair = (hdrs.DATE, _date_value)
+        _date_tail = f"Date: {_date_value}\r\nServer: {_SERVER_SOFTWARE}\r\n\r\n"
         _date_second = now
     return _date_value
 
@@ -248,9 +259,6 @@ def _as_bytes(chunk: Any) -> Any:
     return view.tobytes()
 
 
-_SERVER_SOFTWARE = f"Python/{sys.version_info[0]}.{sys.version_info[1]} llserver/{__version__}"
-
-
 class Response:
     """An HTTP/1.x response (``aiohttp.protocol.Response`` of aiohttp 1.1).
 
@@ -289,6 +297,11 @@ class Response:
     incomplete: bool = False
     _output_size = 0
     _mode = -1
+    _hdict: Optional[CIMultiDict] = None
+    _validated: Any = None
+    #: In list mode: a Content-Length / Date / Server pair is in the list.
+    _list_has_length = False
+    _list_has_defaults = False
     _remaining = 0
     _compression: Optional[str] = None
 
@@ -323,16 +336,40 @@ class Response:
             self._status_line = _status_line(http_version, status, reason)
         self._at_least_11 = http_version >= (1, 1)
         self.closing = close
-        headers = self.headers = CIMultiDict()
-        # Version of ``headers`` after our last own change: if it still
-        # matches at send time, nobody touched the dict directly and every
-        # name and value in it has been validated already.
-        self._validated = _getversion(headers)
+        # Headers live in a plain list of validated (title, value) pairs
+        # until someone asks for ``headers``; see the property.
+        self._hlist: Optional[List[Tuple[istr, str]]] = []
 
     def __repr__(self) -> str:
         return f"<Response {self._status} {self._reason}>"
 
     # ---------------------------------------------------------- properties
+
+    @property
+    def headers(self) -> CIMultiDict:
+        """The response headers, a ``CIMultiDict`` (aiohttp 1.1's attribute).
+
+        Most handlers only call ``add_header()``; for them the pairs stay in
+        a list and the head is serialised from it directly, which spares the
+        dictionary (and its case-folding) on every response.  The first
+        access builds the dictionary from the list; from then on it is the
+        one place headers are kept, and changes made to it directly are
+        validated when the head is sent."""
+        d = self._hdict
+        if d is None:
+            d = self._hdict = CIMultiDict(self._hlist or ())
+            self._hlist = None
+            # Version of ``headers`` after our last own change: if it still
+            # matches at send time, nobody touched the dict directly and
+            # every name and value in it has been validated already.
+            self._validated = _getversion(d)
+        return d
+
+    @headers.setter
+    def headers(self, value: Any) -> None:
+        self._hdict = value
+        self._hlist = None
+        self._validated = None  # a dict from outside: validate at send time
 
     @property
     def status(self) -> int:
@@ -395,6 +432,27 @@ class Response:
             value = _check_value(value)
         if title in self.HOP_HEADERS:
             return
+        hlist = self._hlist
+        if hlist is not None:
+            # List mode: appending is all a header costs, except for the
+            # names whose later occurrence replaces an earlier one.
+            if title is _CONTENT_LENGTH:
+                if not (value.isdigit() and value.isascii()):
+                    raise InvalidResponseHeader(f"Invalid Content-Length: {value!r}")
+                if not self._list_has_length:
+                    self._list_has_length = True
+                    self.length = int(value)
+                    hlist.append((title, value))
+                    return
+            elif title is _CONNECTION:
+                pass  # not stored: handled below
+            elif title is _TRANSFER_ENCODING or title is _UPGRADE_HDR:
+                pass  # replaces: the dictionary does it
+            else:
+                if title is _DATE or title is _SERVER:
+                    self._list_has_defaults = True
+                hlist.append((title, value))
+                return
         headers = self.headers
         validated = _getversion(headers) == self._validated
         if title is _CONTENT_LENGTH:
@@ -630,30 +688,24 @@ class Response:
         """
         if self.headers_sent:
             raise InvalidResponseHeader("headers have been sent already")
-        self._add_default_headers()
-        headers = self.headers
-        if _getversion(headers) == self._validated:
-            # Only add_header() and this class changed the dict: names are
-            # canonical title-cased istr, values checked str.
-            text = (
-                self._status_line
-                + "".join([name + ": " + value + "\r\n" for name, value in headers.items()])
-                + "\r\n"
-            )
-        else:
-            text = self._serialise_unvalidated(headers)
+        text = None if self._hlist is None else self._head_from_list()
+        if text is None:
+            self._add_default_headers()
+            headers = self.headers
+            if _getversion(headers) == self._validated:
+                # Only add_header() and this class changed the dict: names
+                # are canonical title-cased istr, values checked str.
+                text = (
+                    self._status_line
+                    + "".join([name + ": " + value + "\r\n" for name, value in headers.items()])
+                    + "\r\n"
+                )
+            else:
+                text = self._serialise_unvalidated(headers)
         head = text.encode("utf-8", "surrogateescape")
 
         self.headers_sent = True
-        mode = self._mode
-        if mode == _CHUNKED:
-            self._emit = Response._emit_chunked
-        elif mode == _LENGTH:
-            self._emit = Response._emit_length
-        elif mode == _NO_BODY:
-            self._emit = Response._emit_nothing
-        else:
-            self._emit = Response._emit_raw
+        self._emit = _EMITTERS[self._mode]
         size = len(head)
         self.headers_length = size
         self.output_length += size
@@ -664,6 +716,80 @@ class Response:
         except AttributeError:
             pass
         transport.write(head)
+
+    def _head_from_list(self) -> Optional[str]:
+        """The head of the common response, built from the header list: what
+        ``_add_default_headers()`` and the serialisation in ``send_headers()``
+        produce, byte for byte, for a final status with a body, no
+        Transfer-Encoding, upgrade or compression of the user's and the
+        default Date and Server.  None when the response is not that case
+        (the dictionary path then handles it)."""
+        status = self._status
+        if (
+            status < 200
+            or status == 204
+            or status == 304
+            or self.upgrade
+            or self._list_has_defaults
+            or self._compression is not None
+            or self.SERVER_SOFTWARE is not _SERVER_SOFTWARE
+        ):
+            return None
+        hlist: List[Tuple[istr, str]] = self._hlist  # type: ignore[assignment]
+        writer = self.transport
+        request_version = getattr(writer, "request_version", None)
+        at_least_11 = self._at_least_11
+        if request_version is HttpVersion11 or request_version is None:
+            can_chunk = at_least_11
+            request_10 = False
+        else:
+            # RFC 9112 §6.1: no Transfer-Encoding unless the request was 1.1+.
+            can_chunk = at_least_11 and not (
+                isinstance(request_version, tuple) and request_version < (1, 1)
+            )
+            request_10 = _is_http10(request_version)
+        length = self.length
+        if can_chunk and (self.chunked or self.has_chunked_hdr or length is None):
+            if length is not None:
+                return None  # a Content-Length to drop (RFC 9112 §6.2)
+            self.chunked = True
+            mode = _CHUNKED
+        else:
+            self.chunked = False
+            if length is not None:
+                self._remaining = length
+                mode = _LENGTH
+            else:
+                mode = _CLOSE
+        if getattr(writer, "request_method", None) == "HEAD":
+            mode = _NO_BODY  # the GET's head, no body (RFC 9110 §9.3.2)
+        self._mode = mode
+        # str.join over the pairs: no Python-level loop.
+        text = "\r\n".join(map(": ".join, hlist)) + "\r\n" if hlist else ""
+        if self.chunked:
+            hlist.append((_TRANSFER_ENCODING, "chunked"))
+            text += "Transfer-Encoding: chunked\r\n"
+        # _keep_alive(mode), inlined.
+        keep = self.keepalive
+        if keep is None:
+            keep = at_least_11 and not self.closing
+        if (
+            keep
+            and not self.incomplete
+            and mode != _CLOSE
+            and getattr(writer, "request_should_close", False) is not True
+        ):
+            if request_10 or (not at_least_11 and self._version == (1, 0)):
+                # See _add_default_headers (RFC 9112 §9.3, appendix C.2.2).
+                hlist.append((_CONNECTION, "keep-alive"))
+                text += "Connection: keep-alive\r\n"
+        elif at_least_11:
+            hlist.append((_CONNECTION, "close"))
+            text += "Connection: close\r\n"
+        _http_date()
+        hlist.append(_date_pair)
+        hlist.append(_SERVER_PAIR)
+        return self._status_line + text + _date_tail
 
     def _serialise_unvalidated(self, headers: Any) -> str:
         titles = _TITLES
@@ -856,3 +982,14 @@ class Response:
             self.write(data)
             await self._drain()
         return sent
+
+
+# The body emitter of each framing mode (indexed by _NO_BODY ... _CLOSE).
+_EMITTERS = (
+    Response._emit_nothing,
+    Response._emit_raw,
+    Response._emit_chunked,
+    Response._emit_length,
+    Response._emit_raw,
+)
+assert (_NO_BODY, _UPGRADE, _CHUNKED, _LENGTH, _CLOSE) == (0, 1, 2, 3, 4)

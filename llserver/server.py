@@ -34,12 +34,15 @@ import sys
 import traceback
 import types
 import warnings
+from asyncio.tasks import _enter_task, _leave_task
+from asyncio.tasks import current_task as _current_task
 from collections import deque
 from typing import Any, Awaitable, Deque, List, Optional, Union
 
 from . import errors, hdrs
 from ._decoders import BodyDecoder
 from .compat import ensure_awaitable
+from .forwarded import TrustedProxies, TrustedProxiesSpec
 from .log import AccessLogger, access_logger, server_logger
 from .message import RawRequestMessage
 from .parser import (
@@ -114,10 +117,16 @@ def tcp_keepalive(server: Any, transport: asyncio.BaseTransport) -> None:
 
 
 @types.coroutine
-def _resume(coro: Any, fut: Any) -> Any:
+def _resume(coro: Any, fut: Any, exc: Optional[BaseException] = None) -> Any:
     """Go on with a coroutine whose first step already ran and yielded
     ``fut``: what ``await coro`` would have done from there (values and
-    exceptions, cancellation included, pass through to ``coro``)."""
+    exceptions, cancellation included, pass through to ``coro``).  With
+    ``exc``, ``coro`` first gets that exception where it waits."""
+    if exc is not None:
+        try:
+            fut = coro.throw(exc)
+        except StopIteration as stop:
+            return stop.value
     while True:
         try:
             value = yield fut
@@ -217,6 +226,8 @@ class ServerHttpProtocol(asyncio.Protocol):
     _keepalive = False
     _closing = False
     _transport: Optional[asyncio.Transport] = None
+    # Set only when trusted_proxies is given: None costs nothing per request.
+    _trusted_proxies: Optional[TrustedProxies] = None
     writer: Optional[StreamWriter] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -248,6 +259,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         lingering_time: float = DEFAULT_LINGERING_TIME,
         header_timeout: Optional[float] = DEFAULT_HEADER_TIMEOUT,
         body_timeout: Optional[float] = DEFAULT_BODY_TIMEOUT,
+        trusted_proxies: Optional[TrustedProxiesSpec] = None,
         **kwargs: Any,
     ) -> None:
         # Deprecated aliases of aiohttp 0.x, one warning each, pointing at
@@ -330,6 +342,14 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._eof = False
         self._keepalive_set = False
         self._in_handler = False
+        # A request _serve_inline() started, for the task to go on with:
+        # (request, coroutine, awaited future, other awaitable, exception).
+        self._handoff: Optional[tuple] = None
+        self._handoff_cancel = False
+        if trusted_proxies is not None:
+            # Parsed here, once per connection (equal lists share one parsed
+            # instance): requests only walk the header.
+            self._trusted_proxies = TrustedProxies.coerce(trusted_proxies)
 
     # ------------------------------------------------------------ properties
 
@@ -518,7 +538,10 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._set_pause(_PAUSE_QUEUE, True)
         waiter = self._waiter
         if queue and waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            if _current_task(self._loop) is None:
+                self._serve_inline()
+            else:  # fed from inside a task (tests, embedders): wake ours
+                waiter.set_result(None)
 
     def _upgraded_data(self, data: bytes) -> None:
         """Bytes after an Upgrade/CONNECT request: a CONNECT tunnel's go to
@@ -689,6 +712,17 @@ class ServerHttpProtocol(asyncio.Protocol):
                 timer.cancel()
             self._timer = loop.call_at(when, self._on_timer)
 
+    def _rearm(self) -> None:
+        """The deadline after a response: the header-read one while a next
+        request is partly received (slowloris), else the idle keep-alive
+        one, or the time to get a queued request's turn."""
+        if self._parser.in_head:
+            self._arm_timer(self._slow_request_timeout or self._header_timeout)
+        elif self._queue:
+            self._arm_timer(self._head_timeout())
+        else:
+            self._arm_timer(self._keepalive_timeout)
+
     def _tighten_deadline(self, delay: Optional[float]) -> None:
         """Bring the deadline to ``delay`` from now unless it is sooner."""
         loop = self._loop
@@ -746,6 +780,97 @@ class ServerHttpProtocol(asyncio.Protocol):
         if writer is not None:
             writer.request_should_close = self._close_announced or not val
 
+    def _prepare(self, item: _Request) -> StreamWriter:
+        """Per-request state, set before the handler runs."""
+        writer: StreamWriter = self.writer  # type: ignore[assignment]
+        message = item.message
+        self._cancel_timer()
+        self._keepalive = False
+        self._keepalive_set = False
+        self._request_count += 1
+        self._reading_request = False
+        writer.request_method = message.method
+        writer.request_version = message.version
+        # Announce the close when this response is the last one
+        # (RFC 9112 §9.6).
+        writer.request_should_close = self._close_announced = bool(
+            message.should_close or not self._keepalive_timeout or self._closing
+        )
+        writer.response = None
+        self._in_handler = True
+        return writer
+
+    def _serve_inline(self) -> None:
+        """Serve queued requests from ``data_received`` while the connection's
+        task is idle, instead of waking the task for each one.
+
+        A handler's first step runs here, with the connection's task set as
+        the current task (so ``asyncio.current_task()``, ``asyncio.timeout()``
+        and the like see the task that will run the rest of it).  Most
+        handlers finish in that step; their response leaves in one write and
+        the next request is served without an event-loop iteration.  A
+        handler that suspends, raises, or ends the connection is handed to
+        the task, which goes on exactly as if it had started the handler
+        itself (see :meth:`start`)."""
+        queue = self._queue
+        task = self._request_handler
+        loop = self._loop
+        waiter = self._waiter
+        served = False
+        while queue:
+            item = queue[0]
+            if (
+                type(item) is not _Request
+                or item.framing_error is not None
+                or self._closing
+                or self._transport is None
+                or self._transport.is_closing()
+            ):
+                break  # the task's general path handles it
+            queue.popleft()
+            if self._pause & _PAUSE_QUEUE and len(queue) <= self._max_pipelined // 2:
+                self._set_pause(_PAUSE_QUEUE, False)
+            writer = self._prepare(item)
+            # Responses of pipelined requests gather in the writer and
+            # leave together, in one write, when this loop ends.
+            writer.owner_flushes = True
+            _enter_task(loop, task)
+            try:
+                result = self.handle_request(item.message, item.payload)
+                if type(result) is types.CoroutineType:
+                    try:
+                        fut = result.send(None)
+                    except StopIteration:
+                        handoff: Any = None
+                    else:
+                        handoff = (item, result, fut, None, None)
+                elif result is not None:
+                    handoff = (item, None, None, result, None)
+                else:
+                    handoff = None
+            except BaseException as exc:  # the task raises it in its place
+                handoff = (item, None, None, None, exc)
+            finally:
+                _leave_task(loop, task)
+            if handoff is None:
+                self._in_handler = False
+                if self._should_keep_alive(item) and self._upgraded is not item:
+                    served = True
+                    continue
+                handoff = (item, None, None, None, None)  # finished: the task closes
+            self._handoff = handoff
+            break
+        if served and self._handoff is None:
+            # Once for all the requests served here: the idle deadline, or
+            # the header-read one when a request is partly received.
+            self._rearm()
+        writer = self.writer
+        if writer is not None:
+            writer.owner_flushes = False
+            writer.flush()
+        if waiter is not None and not waiter.done() and (queue or self._handoff is not None):
+            waiter.set_result(None)
+
     async def start(self) -> None:
         """Serve requests on this connection until it closes."""
         loop = self._loop
@@ -765,74 +890,93 @@ class ServerHttpProtocol(asyncio.Protocol):
         message: Optional[RawRequestMessage] = None
         try:
             while not self._closing:
-                if not queue:
+                handoff = self._handoff
+                if handoff is not None:
+                    # A request _serve_inline() started: go on from where it
+                    # left the handler (suspended, raised, or finished).
+                    self._handoff = None
+                    item, coro, fut, result, raised = handoff
+                    message = item.message
+                elif not queue:
                     if self._eof or self._transport is None:
                         self.log_debug("Ignored premature client disconnection #1.")
                         break
                     waiter = self._waiter = loop.create_future()
                     try:
                         await waiter
+                    except asyncio.CancelledError:
+                        if self._handoff is None:
+                            raise
+                        # Cancelled between a hand-off and this step: the
+                        # cancellation belongs to the handler (see below).
+                        self._handoff_cancel = True
                     finally:
                         self._waiter = None
                     continue
-                transport = self._transport
-                if transport is None or transport.is_closing():
-                    break  # the client is gone: queued requests go unanswered
-                item = queue.popleft()
-                if self._pause & _PAUSE_QUEUE and len(queue) <= self._max_pipelined // 2:
-                    self._set_pause(_PAUSE_QUEUE, False)
-                if not isinstance(item, _Request):
-                    # Malformed request: answer it and close (RFC 9112 §2.2).
-                    writer.request_method = None
-                    writer.response = None
-                    self.handle_error(item.code, None, None, item, item.headers, item.message)
-                    break
-                self._cancel_timer()
-                message = item.message
-                broken = item.framing_error
-                if broken is not None:
-                    # The body's framing broke before the handler ran (bad
-                    # chunk size, oversized trailers...): answer that, as for
-                    # any malformed request (RFC 9112 §7.1).  Content-coding
-                    # errors are the handler's to see when it reads.
-                    writer.request_method = message.method
-                    writer.response = None
-                    self.handle_error(
-                        broken.code, message, None, broken, broken.headers, broken.message
-                    )
-                    break
-                self._keepalive = False
-                self._keepalive_set = False
-                self._request_count += 1
-                self._reading_request = False
-                writer.request_method = message.method
-                writer.request_version = message.version
-                # Announce the close when this response is the last one
-                # (RFC 9112 §9.6).
-                writer.request_should_close = self._close_announced = bool(
-                    message.should_close or not self._keepalive_timeout or self._closing
-                )
-                writer.response = None
-                self._in_handler = True
+                else:
+                    transport = self._transport
+                    if transport is None or transport.is_closing():
+                        break  # the client is gone: queued requests go unanswered
+                    item = queue.popleft()
+                    if self._pause & _PAUSE_QUEUE and len(queue) <= self._max_pipelined // 2:
+                        self._set_pause(_PAUSE_QUEUE, False)
+                    if not isinstance(item, _Request):
+                        # Malformed request: answer it and close (RFC 9112 §2.2).
+                        writer.request_method = None
+                        writer.response = None
+                        self.handle_error(item.code, None, None, item, item.headers, item.message)
+                        break
+                    message = item.message
+                    broken = item.framing_error
+                    if broken is not None:
+                        # The body's framing broke before the handler ran (bad
+                        # chunk size, oversized trailers...): answer that, as
+                        # for any malformed request (RFC 9112 §7.1).
+                        # Content-coding errors are the handler's to see when
+                        # it reads.
+                        self._cancel_timer()
+                        writer.request_method = message.method
+                        writer.response = None
+                        self.handle_error(
+                            broken.code, message, None, broken, broken.headers, broken.message
+                        )
+                        break
+                    self._prepare(item)
+                    coro = fut = result = raised = None
                 try:
-                    result = self.handle_request(message, item.payload)
-                    if type(result) is types.CoroutineType:
-                        # Run the handler's first step here: most handlers
-                        # finish without waiting, and then their response
-                        # leaves in one write with no flush scheduled.
-                        writer.owner_flushes = True
-                        try:
-                            fut = result.send(None)
-                        except StopIteration:
-                            pass
-                        else:
-                            writer.owner_flushes = False
-                            writer.flush()  # it waits: what it wrote goes out
-                            await _resume(result, fut)
-                        finally:
-                            writer.owner_flushes = False
-                    elif result is not None:
-                        await ensure_awaitable(result)
+                    if handoff is not None:
+                        if self._handoff_cancel:
+                            self._handoff_cancel = False
+                            if coro is not None:
+                                await _resume(coro, fut, asyncio.CancelledError())
+                                coro = None
+                            elif raised is None:
+                                raise asyncio.CancelledError()
+                        if raised is not None:
+                            raise raised  # the handler's first step raised it
+                        if coro is not None:
+                            await _resume(coro, fut)
+                        elif result is not None:
+                            await ensure_awaitable(result)
+                    else:
+                        result = self.handle_request(message, item.payload)
+                        if type(result) is types.CoroutineType:
+                            # Run the handler's first step here: most handlers
+                            # finish without waiting, and then their response
+                            # leaves in one write with no flush scheduled.
+                            writer.owner_flushes = True
+                            try:
+                                fut = result.send(None)
+                            except StopIteration:
+                                pass
+                            else:
+                                writer.owner_flushes = False
+                                writer.flush()  # it waits: what it wrote goes out
+                                await _resume(result, fut)
+                            finally:
+                                writer.owner_flushes = False
+                        elif result is not None:
+                            await ensure_awaitable(result)
                 except asyncio.CancelledError:
                     if self._cancelled_by_server or self._transport is None:
                         raise
@@ -853,6 +997,7 @@ class ServerHttpProtocol(asyncio.Protocol):
                     self._error_after_handler(500, message, exc, None, None)
                     break
                 finally:
+                    handoff = coro = fut = result = raised = None
                     self._in_handler = False
                     writer.flush()
                 if not self._should_keep_alive(item):
@@ -860,7 +1005,7 @@ class ServerHttpProtocol(asyncio.Protocol):
                 if self._upgraded is item and not self._after_upgrade(item):
                     break
                 message = None
-                self._arm_timer(self._keepalive_timeout if not queue else self._head_timeout())
+                self._rearm()
         except asyncio.CancelledError:
             self.log_debug("Request handler cancelled.")
         except errors.ClientDisconnectedError:
@@ -872,6 +1017,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         finally:
             self._request_handler = None
             self._in_handler = False
+            self._handoff = None
             self._drop_timer()
             transport = self._transport
             if transport is None:
@@ -1058,9 +1204,39 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     # -------------------------------------------------------------- logging
 
+    def client_address(self, message: Optional[RawRequestMessage]) -> Optional[str]:
+        """The address of the client that sent ``message``; ``%a`` in the
+        access log shows the same.
+
+        Without ``trusted_proxies``: the peer's IP address (for a
+        Unix-domain socket its path, ``''`` when unnamed), None when not
+        connected.  With it: when the peer is a trusted proxy, the client
+        named by the configured forwarding header, walked from the right
+        past trusted hops (see :mod:`llserver.forwarded`); otherwise, or
+        when ``message`` is None, the peer's address."""
+        transport = self._transport
+        if transport is None:
+            return None
+        peername = transport.get_extra_info("peername")
+        trusted = self._trusted_proxies
+        if trusted is None or message is None:
+            return peername[0] if isinstance(peername, (tuple, list)) else peername
+        return trusted.client_address(peername, message.headers)
+
     def log_access(self, message: Any, environ: Any, response: Any, time: float) -> None:
-        if self.access_logger is not None:
-            self.access_logger.log(message, environ, response, self._transport, time)
+        access_logger = self.access_logger
+        if access_logger is not None:
+            if self._trusted_proxies is None:
+                access_logger.log(message, environ, response, self._transport, time)
+            elif access_logger.enabled:  # the header walk only for a line written
+                access_logger.log(
+                    message,
+                    environ,
+                    response,
+                    self._transport,
+                    time,
+                    remote_address=self.client_address(message),
+                )
 
     def log_debug(self, *args: Any, **kw: Any) -> None:
         if self.debug:

@@ -115,8 +115,17 @@ class StreamWriter:
 
     def write(self, data: Any) -> None:
         """Send ``data`` (any bytes-like object), or queue it while corked."""
-        if self._buffer is None:
+        buf = self._buffer
+        if buf is None:
             self._transport.write(data)
+        elif type(data) is bytes and data and not self._lost:
+            # _queue() inlined for the common case.
+            buf.append(data)
+            self._buffered += len(data)
+            if self._buffered >= CORK_LIMIT:
+                self.flush()
+            elif self._flush_handle is None and not self.owner_flushes and self._loop is not None:
+                self._flush_handle = self._loop.call_soon(self._flush_soon)
         else:
             self._queue(data)
 
@@ -219,7 +228,10 @@ class StreamWriter:
         exception if it has one, else the exception the connection was lost
         with, else ``ConnectionResetError('Connection lost')``.
         """
-        if self._buffer:
+        if self._buffer and (self._paused or not self.owner_flushes):
+            # (While the server runs a handler's synchronous step it flushes
+            # at the end of that step: responses to pipelined requests then
+            # leave together.  The buffer stays under CORK_LIMIT meanwhile.)
             self.flush()
         if self._lost:
             return Failed(self._lost_error())

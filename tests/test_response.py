@@ -1359,3 +1359,75 @@ def test_hdrs_methods():
         "TRACE",
     }
     assert hdrs.METH_GET == "GET" and hdrs.METH_HEAD == "HEAD"
+
+
+# ------------------------------------------- list mode and dictionary mode agree
+
+_HEADER_SETS = [
+    (),
+    (("Content-Type", "text/html"), ("Content-Length", "18")),
+    (("content-length", "3"), ("X-A", "1"), ("x-a", "2")),
+    (("Content-Length", "5"), ("Content-Length", "3")),
+    (("Set-Cookie", "a=1"), ("Connection", "close")),
+    (("Connection", "keep-alive"), ("Content-Length", "2")),
+    (("X-Text", "текст"),),
+    (("Date", "now"), ("Content-Length", "1")),
+    (("Server", "mine"),),
+    (("Transfer-Encoding", "chunked"),),
+    (("Upgrade", "websocket"), ("Connection", "upgrade")),
+]
+
+
+@pytest.mark.parametrize("pairs", _HEADER_SETS)
+@pytest.mark.parametrize("status", [200, 201, 204, 304, 404, 101, 100])
+@pytest.mark.parametrize(
+    "method, req_version, resp_version, close, should_close, chunked",
+    [
+        ("GET", HttpVersion11, HttpVersion11, False, False, False),
+        ("GET", HttpVersion11, HttpVersion11, True, False, False),
+        ("GET", HttpVersion11, HttpVersion11, False, True, False),
+        ("GET", HttpVersion11, HttpVersion11, False, False, True),
+        ("HEAD", HttpVersion11, HttpVersion11, False, False, False),
+        ("GET", HttpVersion10, HttpVersion10, False, False, False),
+        ("GET", HttpVersion10, HttpVersion11, False, False, False),
+        ("POST", None, HttpVersion11, False, False, False),
+    ],
+)
+def test_the_header_list_fast_path_writes_what_the_dictionary_path_writes(
+    pairs, status, method, req_version, resp_version, close, should_close, chunked, monkeypatch
+):
+    """A response whose ``headers`` nobody looked at is serialised from a
+    list; looking at ``headers`` first forces the dictionary path.  Both
+    must put the same bytes on the wire and leave the same state."""
+    import time as real_time
+    import types
+
+    import llserver.response as response_module
+
+    frozen = types.SimpleNamespace(time=lambda: 1_700_000_000.0, gmtime=real_time.gmtime)
+    monkeypatch.setattr(response_module, "time", frozen)
+    outcomes = []
+    for look_first in (False, True):
+        writer = FakeWriter(method, req_version, should_close)
+        resp = Response(writer, status, http_version=resp_version, close=close)
+        if look_first:
+            resp.headers  # noqa: B018 -- switches to the dictionary
+        resp.add_headers(*pairs)
+        if chunked:
+            resp.enable_chunked_encoding()
+        resp.send_headers()
+        resp.write(b"abc")
+        resp.write_eof()
+        outcomes.append(
+            (
+                writer.wire,
+                list(resp.headers.items()),
+                resp.keep_alive(),
+                resp.chunked,
+                resp.length,
+                resp.output_length,
+                resp.headers_length,
+                resp.incomplete,
+            )
+        )
+    assert outcomes[0] == outcomes[1]

@@ -337,6 +337,31 @@ async def test_a_head_trickled_byte_by_byte_is_cut_off_at_the_header_timeout():
     assert closed_after is not None and 0.4 <= closed_after <= 1.5
 
 
+@pytest.mark.parametrize("handler_waits", [False, True])
+async def test_a_partial_head_behind_a_served_request_gets_the_header_timeout(handler_waits):
+    """A complete request and the start of the next one in one segment: once
+    the first is answered, the partial head must still be cut off at
+    header_timeout, not left the (longer) idle keep-alive time."""
+
+    class Maybe(BodyEcho):
+        async def handle_request(self, message, payload):
+            if handler_waits:
+                await asyncio.sleep(0.01)
+            await super().handle_request(message, payload)
+
+    factory = lambda: Maybe(header_timeout=0.4, keepalive_timeout=30)  # noqa: E731
+    async with running_server(factory) as (_, port):
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHo")
+        data = await asyncio.wait_for(reader.read(), 5)
+        elapsed = loop.time() - start
+        writer.close()
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"/first:")
+    assert elapsed < 2.5
+
+
 async def _peek_closed(reader) -> bool:
     try:
         data = await asyncio.wait_for(reader.read(1), 0.001)
@@ -450,3 +475,112 @@ async def test_connect_with_a_content_length_still_tunnels():
             port, b"CONNECT host:443 HTTP/1.1\r\nHost: host:443\r\nContent-Length: 4\r\n\r\nhello"
         )
     assert data == b"HTTP/1.1 200 Connection Established\r\n\r\nHELLO"
+
+
+# ------------------------------------------- handlers started from data_received
+# Requests that arrive while the connection is idle are started straight from
+# data_received (no task wake-up); these pin down that a handler cannot tell.
+
+
+async def test_a_handler_runs_as_the_connection_task_from_its_first_step():
+    seen = []
+
+    class TaskAware(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            task = asyncio.current_task()
+            seen.append(task)
+            # asyncio.wait_for needs a current task on 3.12+ (it uses timeout()).
+            data = await asyncio.wait_for(payload.read(), 5)
+            if hasattr(asyncio, "timeout"):  # 3.11+
+                async with asyncio.timeout(5):
+                    await asyncio.sleep(0)
+            assert asyncio.current_task() is task
+            await answer(self, message, b"%s:%s" % (message.path.encode(), data))
+
+    async with running_server(TaskAware) as (_, port):
+        data, _ = await exchange(
+            port,
+            pieces=[
+                b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",
+            ],
+            delay=0.1,
+        )
+    assert [body for _, body in split_responses(data)] == [b"/a:", b"/b:hi"]
+    assert len(seen) == 2 and seen[0] is not None and seen[0] is seen[1]
+    assert isinstance(seen[0], asyncio.Task)
+
+
+async def test_asyncio_timeout_in_a_first_step_cancels_the_handler_not_the_connection():
+    if not hasattr(asyncio, "timeout"):
+        pytest.skip("asyncio.timeout is 3.11+")
+
+    class Times(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            try:
+                async with asyncio.timeout(0.05):
+                    await asyncio.sleep(5)
+            except TimeoutError:
+                await answer(self, message, b"timed out")
+
+    async with running_server(Times) as (_, port):
+        data, _ = await exchange(
+            port, b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+    assert [body for _, body in split_responses(data)] == [b"timed out", b"timed out"]
+
+
+async def test_a_first_step_that_raises_gets_a_500_and_others_are_still_served():
+    class Raises(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            if message.path == "/bad":
+                raise ValueError("boom")
+            await answer(self, message, b"fine")
+
+    async with running_server(Raises) as (_, port):
+        bad, closed = await exchange(
+            port, b"GET /bad HTTP/1.1\r\nHost: x\r\n\r\nGET /never HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        good, _ = await exchange(port, b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert bad.startswith(b"HTTP/1.1 500") and closed and b"fine" not in bad
+    assert good.startswith(b"HTTP/1.1 200") and good.endswith(b"fine")
+
+
+async def test_pipelined_requests_mixing_sync_and_waiting_handlers_are_answered_in_order():
+    class Mixed(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            number = int(message.path[1:])
+            if number % 3 == 0:
+                await asyncio.sleep(0.002)
+            await answer(self, message, message.path.encode())
+
+    requests = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(40))
+    async with running_server(Mixed) as (_, port):
+        data, _ = await exchange(port, pieces=[requests[:333], requests[333:]], delay=0.01)
+    assert [body for _, body in split_responses(data)] == [b"/%d" % i for i in range(40)]
+
+
+async def test_responses_to_one_segment_of_pipelined_requests_leave_in_one_write():
+    """Handlers that finish without waiting: their responses gather and
+    leave together (one transport.write for the whole segment)."""
+    writes = []
+
+    class Counting(llserver.server.ServerHttpProtocol):
+        def connection_made(self, transport):
+            original = transport.write
+
+            def write(data):
+                writes.append(len(data))
+                original(data)
+
+            transport.write = write
+            super().connection_made(transport)
+
+        async def handle_request(self, message, payload):
+            await answer(self, message, b"x")
+
+    requests = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(16))
+    async with running_server(Counting) as (_, port):
+        data, _ = await exchange(port, requests)
+    assert len(split_responses(data)) == 16
+    assert len(writes) == 1
