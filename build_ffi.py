@@ -29,7 +29,8 @@ ffibuilder.cdef(
     lls_parser *lls_new(uint64_t max_line, uint64_t max_field, uint64_t max_head,
                         uint64_t max_count, uint64_t max_body);
     void lls_free(lls_parser *p);
-    int64_t lls_feed(lls_parser *p, const char *data, size_t start, size_t len);
+    int64_t lls_feed(lls_parser *p, const char *data, size_t start, size_t len,
+                     uint32_t budget);
     int64_t lls_finish(lls_parser *p);
     void lls_buffers(lls_parser *p, int64_t **events, char **text, char **raw,
                      size_t *ev_cap, size_t *text_cap, size_t *raw_cap);
@@ -39,7 +40,7 @@ ffibuilder.cdef(
 
     /* glue.h's enums; the compiler supplies the values */
     static const int LLS_EV_HEAD, LLS_EV_BODY, LLS_EV_END, LLS_EV_STATUS;
-    static const int LLS_OK, LLS_PAUSED, LLS_UPGRADE, LLS_ERROR;
+    static const int LLS_OK, LLS_PAUSED, LLS_UPGRADE, LLS_ERROR, LLS_YIELD;
     static const int LLS_F_KEEP_ALIVE, LLS_F_UPGRADE, LLS_F_CHUNKED, LLS_F_CONTENT_LENGTH,
                      LLS_F_EXPECT_CONTINUE, LLS_F_GZIP, LLS_F_DEFLATE, LLS_F_HAS_BODY;
     static const int LLS_E_URI_TOO_LONG, LLS_E_HEADERS_TOO_LARGE, LLS_E_FIELD_TOO_LARGE,

@@ -63,7 +63,7 @@ DEFAULT_MAX_HEADERS = 32768
 DEFAULT_MAX_HEADER_COUNT = 100
 
 _EV_HEAD, _EV_BODY, _EV_STATUS = lib.LLS_EV_HEAD, lib.LLS_EV_BODY, lib.LLS_EV_STATUS
-_OK, _PAUSED, _UPGRADE = lib.LLS_OK, lib.LLS_PAUSED, lib.LLS_UPGRADE
+_OK, _PAUSED, _UPGRADE, _YIELD = lib.LLS_OK, lib.LLS_PAUSED, lib.LLS_UPGRADE, lib.LLS_YIELD
 
 # llhttp errno values (llhttp.h, enum llhttp_errno).
 _HPE_CR_EXPECTED = 25
@@ -134,6 +134,13 @@ class RequestParser:
     * ``max_header_count``: number of header fields; over it → 431;
     * ``max_body_size``: the (undecoded) body; over it → 413.  ``None``: no
       limit at this layer.
+
+    ``max_messages`` bounds the requests one feed completes: past it, the
+    parser keeps the rest of the buffer (``pending``) and the next feed,
+    ``feed_data(b"")`` included, goes on from there.  A server uses it so
+    that one socket read full of tiny pipelined requests (asyncio reads up
+    to 256 KiB: thousands of them) never becomes thousands of queued
+    requests.  ``None``: no bound.
     """
 
     __slots__ = (
@@ -152,6 +159,9 @@ class RequestParser:
         "max_headers",
         "max_header_count",
         "max_body_size",
+        "max_messages",
+        "_rest",
+        "_rest_at",
     )
 
     def __init__(
@@ -162,7 +172,15 @@ class RequestParser:
         max_headers: int = DEFAULT_MAX_HEADERS,
         max_header_count: int = DEFAULT_MAX_HEADER_COUNT,
         max_body_size: Optional[int] = None,
+        max_messages: Optional[int] = None,
     ) -> None:
+        if max_messages is not None and max_messages < 1:
+            raise ValueError("max_messages must be at least 1 (or None)")
+        self.max_messages = max_messages
+        # Bytes not parsed yet (the message bound was reached): the buffer
+        # they are in and where they start, so resuming copies nothing.
+        self._rest: Optional[bytes] = None
+        self._rest_at = 0
         self.max_line_size = max_line_size
         self.max_field_size = max_field_size
         self.max_headers = max_headers
@@ -207,11 +225,27 @@ class RequestParser:
         ``CIMultiDict``): for callers that want httptools-style output."""
         return self._feed(data, self._light_head)
 
+    @property
+    def pending(self) -> bool:
+        """Bytes are held back by ``max_messages``: feed again (with
+        ``b""`` or more data) to go on with them."""
+        return self._rest is not None
+
     def _feed(self, data: bytes, build: Callable[[List[int], int], object]) -> List[Event]:
         if self._error is not None:
             return [self._error]
         out: List[Event] = []
-        n = lib.lls_feed(self._p, data, 0, len(data))
+        start = 0
+        rest = self._rest
+        if rest is not None:
+            self._rest = None
+            if data:
+                data = rest[self._rest_at :] + data
+            else:
+                data = rest
+                start = self._rest_at
+        budget = self.max_messages or 0
+        n = lib.lls_feed(self._p, data, start, len(data), budget)
         while True:
             if n <= 0:
                 if n == 0:
@@ -232,6 +266,8 @@ class RequestParser:
                     i += 3
                 else:
                     out.append(END_OF_MESSAGE)
+                    if budget:
+                        budget -= 1
                     i += 1
                 kind = ev[i]
             status = ev[i + 1]
@@ -240,8 +276,14 @@ class RequestParser:
                 return out
             consumed = ev[i + 2]
             if status == _PAUSED:
-                n = lib.lls_feed(self._p, data, consumed, len(data))
+                # (budget > 0 here: C yields when it reaches 0.)
+                n = lib.lls_feed(self._p, data, consumed, len(data), budget)
                 continue
+            if status == _YIELD:
+                if consumed < len(data):
+                    self._rest = data
+                    self._rest_at = consumed
+                return out
             if status == _UPGRADE:
                 out.append(Upgrade(data[consumed:]))
                 return out
@@ -314,9 +356,14 @@ class RequestParser:
 
     def feed_eof(self) -> bool:
         """The client closed its side.  True if that happened between
-        messages; False if a request was cut short (head or body)."""
+        messages; False if a request was cut short (head or body).
+
+        While bytes are ``pending`` nothing is finished (True): the caller
+        feeds them first and calls this again."""
         if self._error is not None:
             return False
+        if self._rest is not None:
+            return True
         n = lib.lls_finish(self._p)
         if n < 0:
             self._refresh()

@@ -318,6 +318,8 @@ class ServerHttpProtocol(asyncio.Protocol):
             max_headers=max_headers,
             max_header_count=max_header_count,
             max_body_size=max_body_size,
+            # Bounds what one read can queue (see _unqueued).
+            max_messages=max(1, max_pipelined),
         )
         self._queue: Deque[Union[_Request, errors.HttpProcessingError]] = deque()
         self._feed: Optional[_BodyFeed] = None
@@ -451,12 +453,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             if self._switched or upgraded.message.method == "CONNECT":
                 upgraded.payload.feed_eof()
             return True
-        clean = self._parser.feed_eof()
-        feed = self._feed
-        if not clean and feed is not None and not feed.request.complete:
-            # The client stopped mid-body: the handler's read raises.
-            feed.request.payload.set_exception(errors.ClientDisconnectedError())
-            self._feed = None
+        self._eof_parse()
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -464,6 +461,15 @@ class ServerHttpProtocol(asyncio.Protocol):
         # client may half-close after a complete request).  TLS cannot
         # half-close; asyncio closes it after this anyway.
         return not self._tls
+
+    def _eof_parse(self) -> None:
+        """Tell the parser the input ended (once it parsed all it held)."""
+        clean = self._parser.feed_eof()
+        feed = self._feed
+        if not clean and feed is not None and not feed.request.complete:
+            # The client stopped mid-body: the handler's read raises.
+            feed.request.payload.set_exception(errors.ClientDisconnectedError())
+            self._feed = None
 
     def pause_writing(self) -> None:
         if self.writer is not None:
@@ -499,6 +505,17 @@ class ServerHttpProtocol(asyncio.Protocol):
     # --------------------------------------------------------------- parsing
 
     def _route(self, events: list) -> None:
+        self._absorb(events)
+        queue = self._queue
+        waiter = self._waiter
+        if queue and waiter is not None and not waiter.done():
+            if _current_task(self._loop) is None:
+                self._serve_inline()
+            else:  # fed from inside a task (tests, embedders): wake ours
+                waiter.set_result(None)
+
+    def _absorb(self, events: list) -> None:
+        """Turn parser events into queued requests and body bytes."""
         queue = self._queue
         it = iter(events)
         for ev in it:
@@ -534,14 +551,22 @@ class ServerHttpProtocol(asyncio.Protocol):
                 self._tighten_deadline(self._slow_request_timeout or self._header_timeout)
         else:
             self._head_deadline_set = False
-        if len(queue) > self._max_pipelined:
+        if len(queue) > self._max_pipelined or self._parser.pending:
+            # Requests wait, or input is held back unparsed: read no more
+            # until the queue drains (see _unqueued).
             self._set_pause(_PAUSE_QUEUE, True)
-        waiter = self._waiter
-        if queue and waiter is not None and not waiter.done():
-            if _current_task(self._loop) is None:
-                self._serve_inline()
-            else:  # fed from inside a task (tests, embedders): wake ours
-                waiter.set_result(None)
+
+    def _unqueued(self) -> None:
+        """A request left the queue: once the queue is down to half its
+        bound, parse what the parser held back and read again."""
+        if self._pause & _PAUSE_QUEUE and len(self._queue) <= self._max_pipelined // 2:
+            parser = self._parser
+            if parser.pending and self._upgraded is None:
+                self._absorb(parser.feed_data(b""))
+                if self._eof and not parser.pending:
+                    self._eof_parse()
+            if not parser.pending and len(self._queue) <= self._max_pipelined:
+                self._set_pause(_PAUSE_QUEUE, False)
 
     def _upgraded_data(self, data: bytes) -> None:
         """Bytes after an Upgrade/CONNECT request: a CONNECT tunnel's go to
@@ -828,8 +853,8 @@ class ServerHttpProtocol(asyncio.Protocol):
             ):
                 break  # the task's general path handles it
             queue.popleft()
-            if self._pause & _PAUSE_QUEUE and len(queue) <= self._max_pipelined // 2:
-                self._set_pause(_PAUSE_QUEUE, False)
+            if self._pause & _PAUSE_QUEUE:
+                self._unqueued()
             writer = self._prepare(item)
             # Responses of pipelined requests gather in the writer and
             # leave together, in one write, when this loop ends.
@@ -918,8 +943,8 @@ class ServerHttpProtocol(asyncio.Protocol):
                     if transport is None or transport.is_closing():
                         break  # the client is gone: queued requests go unanswered
                     item = queue.popleft()
-                    if self._pause & _PAUSE_QUEUE and len(queue) <= self._max_pipelined // 2:
-                        self._set_pause(_PAUSE_QUEUE, False)
+                    if self._pause & _PAUSE_QUEUE:
+                        self._unqueued()
                     if not isinstance(item, _Request):
                         # Malformed request: answer it and close (RFC 9112 §2.2).
                         writer.request_method = None
@@ -1049,6 +1074,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         return (
             self._feed is not None
             or bool(self._queue)
+            or self._parser.pending
             or self._parser.error is not None
             or self._upgraded is not None
         )

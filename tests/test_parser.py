@@ -514,3 +514,113 @@ def test_feed_heads_gives_light_tuples():
 def test_x_gzip_is_gzip():
     msg = parse_pieces([b"POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: x-gzip\r\n\r\n"])[0]
     assert msg.compression == "gzip"
+
+
+# ------------------------------------------------------------- max_messages
+
+
+def _summary(events, out=None):
+    """Events as comparable values: (method, path) for heads, body bytes
+    (adjacent pieces joined: splits may cut a body anywhere), END."""
+    out = [] if out is None else out
+    it = iter(events)
+    for ev in it:
+        if isinstance(ev, RawRequestMessage):
+            out.append((ev.method, ev.path))
+            next(it)  # flags
+        elif isinstance(ev, bytes):
+            if out and isinstance(out[-1], bytes):
+                out[-1] += ev
+            else:
+                out.append(ev)
+        elif ev is END_OF_MESSAGE:
+            out.append(ev)
+        else:
+            out.append(repr(ev))
+    return out
+
+
+def _mixed_pipeline(count):
+    parts = []
+    for i in range(count):
+        if i % 3 == 0:
+            parts.append(b"POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nb%02d" % (i, i % 100))
+        elif i % 3 == 1:
+            parts.append(
+                b"POST /%d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nc%d\r\n0\r\n\r\n"
+                % (i, i % 10)
+            )
+        else:
+            parts.append(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("budget", [1, 2, 16])
+def test_max_messages_bounds_each_feed_and_keeps_the_rest(budget):
+    data = _mixed_pipeline(50)
+    expected = _summary(RequestParser().feed_data(data))
+    parser = RequestParser(max_messages=budget)
+    got = []
+    events = parser.feed_data(data)
+    feeds = 0
+    while True:
+        feeds += 1
+        assert sum(ev is END_OF_MESSAGE for ev in events) <= budget
+        got += _summary(events)
+        if not parser.pending:
+            break
+        events = parser.feed_data(b"")
+    assert got == expected
+    assert feeds == -(-50 // budget)
+    assert parser.feed_eof() is True
+
+
+def test_new_data_while_bytes_are_pending_is_parsed_after_them():
+    data = _mixed_pipeline(10)
+    parser = RequestParser(max_messages=4)
+    got = _summary(parser.feed_data(data[:-7]))
+    assert parser.pending
+    _summary(parser.feed_data(data[-7:]), got)  # the pending bytes, then these
+    while parser.pending:
+        _summary(parser.feed_data(b""), got)
+    assert got == _summary(RequestParser().feed_data(data))
+
+
+def test_end_of_input_waits_for_the_pending_bytes():
+    parser = RequestParser(max_messages=1)
+    parser.feed_data(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHo")
+    assert parser.pending
+    assert parser.feed_eof() is True  # nothing is finished while bytes wait
+    assert _summary(parser.feed_data(b"")) == []  # the partial head
+    assert not parser.pending
+    assert parser.feed_eof() is False  # now the cut request shows
+
+
+def test_an_error_in_the_pending_bytes_comes_after_the_requests_before_it():
+    data = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n" * 3 + b"BAD\x01 / HTTP/1.1\r\n\r\n"
+    parser = RequestParser(max_messages=2)
+    first = _summary(parser.feed_data(data))
+    second = parser.feed_data(b"")
+    assert first == [("GET", "/a"), END_OF_MESSAGE] * 2
+    assert _summary(second[:-1]) == [("GET", "/a"), END_OF_MESSAGE]
+    assert isinstance(second[-1], errors.HttpProcessingError)
+
+
+def test_max_messages_must_be_positive():
+    with pytest.raises(ValueError):
+        RequestParser(max_messages=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5), st.lists(st.integers(0, 400), max_size=6))
+def test_max_messages_with_any_split_gives_the_same_events(budget, cuts):
+    data = _mixed_pipeline(12)
+    expected = _summary(RequestParser().feed_data(data))
+    parser = RequestParser(max_messages=budget)
+    bounds = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    got = []
+    for a, b in zip(bounds, bounds[1:]):
+        _summary(parser.feed_data(data[a:b]), got)
+    while parser.pending:
+        _summary(parser.feed_data(b""), got)
+    assert got == expected

@@ -584,3 +584,28 @@ async def test_responses_to_one_segment_of_pipelined_requests_leave_in_one_write
         data, _ = await exchange(port, requests)
     assert len(split_responses(data)) == 16
     assert len(writes) == 1
+
+
+@pytest.mark.parametrize("handler_waits", [False, True])
+async def test_a_long_pipeline_then_half_close_is_answered_whole(handler_waits):
+    """More requests in one segment than max_pipelined, then the client
+    half-closes: the parser holds the rest back and the end of input waits
+    for it, so every request is answered, in order, and nothing more."""
+
+    class Echo(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            if handler_waits:
+                await asyncio.sleep(0)
+            body = await payload.read()
+            await answer(self, message, message.path.encode() + body)
+
+    requests = b"".join(
+        b"POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n%d" % (i, i % 10) for i in range(100)
+    )
+    requests += b"GET /cut HTTP/1.1\r\nHost"  # a head cut by the end of input
+    async with running_server(lambda: Echo(max_pipelined=4)) as (_, port):
+        data, closed = await exchange(port, requests, half_close=True)
+    assert [body for _, body in split_responses(data)] == [
+        b"/%d%d" % (i, i % 10) for i in range(100)
+    ]
+    assert closed

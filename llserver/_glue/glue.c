@@ -56,6 +56,9 @@ struct lls_parser_s {
     /* current buffer */
     const char *buf, *last_end;
     int err;
+    uint32_t budget, completed; /* messages this call may complete / did */
+    int yielded;
+    int stopped_after_message; /* the last feed yielded right after a message */
 };
 
 /* ---- output helpers ---------------------------------------------------- */
@@ -457,6 +460,10 @@ static int on_message_complete(llhttp_t *s) {
     p->ev[p->nev++] = LLS_EV_END;
     p->phase = PH_IDLE;
     p->span = SP_NONE;
+    if (p->budget && ++p->completed >= p->budget) {
+        p->yielded = 1;
+        return HPE_PAUSED;
+    }
     if (p->nev > EV_PAUSE_AT) return HPE_PAUSED;
     return 0;
 }
@@ -544,7 +551,9 @@ static int64_t end_call(lls_parser *p, llhttp_errno_t e, size_t consumed) {
         break;
     case HPE_PAUSED:
         llhttp_resume(&p->http);
-        status = LLS_PAUSED;
+        status = p->yielded ? LLS_YIELD : LLS_PAUSED;
+        p->stopped_after_message = p->yielded;
+        p->yielded = 0;
         break;
     case HPE_PAUSED_UPGRADE:
         status = LLS_UPGRADE;
@@ -571,8 +580,12 @@ static int64_t end_call(lls_parser *p, llhttp_errno_t e, size_t consumed) {
     return p->moved ? -(int64_t)p->nev : (int64_t)p->nev;
 }
 
-int64_t lls_feed(lls_parser *p, const char *data, size_t start, size_t len) {
+int64_t lls_feed(lls_parser *p, const char *data, size_t start, size_t len,
+                 uint32_t budget) {
     begin_call(p);
+    if (len > start) p->stopped_after_message = 0;
+    p->budget = budget;
+    p->completed = 0;
     if (p->err) /* a limit already broke this stream */
         return end_call(p, HPE_USER, start);
     p->buf = data;
@@ -601,6 +614,11 @@ int64_t lls_feed(lls_parser *p, const char *data, size_t start, size_t len) {
 int64_t lls_finish(lls_parser *p) {
     begin_call(p);
     if (p->err) return end_call(p, HPE_USER, 0);
+    if (p->stopped_after_message && p->phase == PH_IDLE) {
+        /* llhttp stopped inside its end-of-message transition (the yield)
+         * and saw no byte since: the input ended between two requests. */
+        return end_call(p, HPE_OK, 0);
+    }
     llhttp_errno_t e = llhttp_finish(&p->http);
     return end_call(p, e, 0);
 }

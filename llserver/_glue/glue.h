@@ -48,7 +48,9 @@ enum {
     LLS_OK = 0,        /* all bytes consumed */
     LLS_PAUSED = 1,    /* output full: feed again from `consumed` */
     LLS_UPGRADE = 2,   /* bytes from `consumed` on belong to another protocol */
-    LLS_ERROR = 3      /* the request stream is broken at `consumed` */
+    LLS_ERROR = 3,     /* the request stream is broken at `consumed` */
+    LLS_YIELD = 4      /* `budget` messages completed: the rest, from
+                          `consumed`, is for a later call */
 };
 
 /* head flags */
@@ -92,8 +94,11 @@ void lls_free(lls_parser *p);
 
 /* Parse data[start:len].  Returns the number of int64 events written; the
  * last event is always LLS_EV_STATUS.  A negative return means the output
- * buffers moved (grew): call lls_buffers() and use -return as the count. */
-int64_t lls_feed(lls_parser *p, const char *data, size_t start, size_t len);
+ * buffers moved (grew): call lls_buffers() and use -return as the count.
+ * With budget > 0 the call stops after completing that many messages
+ * (LLS_YIELD), so a server bounds the requests it queues per read. */
+int64_t lls_feed(lls_parser *p, const char *data, size_t start, size_t len,
+                 uint32_t budget);
 
 /* The peer closed its side: completes a close-delimited message or reports
  * an incomplete one.  Same return convention as lls_feed. */
