@@ -120,6 +120,7 @@ def _method_table() -> List[Optional[str]]:
 
 
 _METHODS = _method_table()
+_tuple_new = tuple.__new__
 
 
 class RequestParser:
@@ -320,38 +321,41 @@ class RequestParser:
         is copied from that request's ``CIMultiDict`` (several times cheaper
         than building one: keys are not folded again), unless the handler
         modified it (``multidict.getversion`` tells)."""
-        roff = ev[i + 8]
-        raw = self._raw[roff : roff + ev[i + 9]]
-        raw_pairs = self._raw_pairs(raw)
-        toff = ev[i + 6]
+        _, method, _, minor, flags, _, toff, tlen, roff, rlen, ulen = ev[i : i + 11]
+        raw = self._raw[roff : roff + rlen]
+        if raw == self._last_raw:
+            raw_pairs = self._last_raw_pairs
+        else:
+            raw_pairs = self._raw_pairs(raw)
         last = self._last_headers
         if last is not None and getversion(last) == self._last_version:
             headers = CIMultiDict(last)
-            path = self._text[toff : toff + ev[i + 10]].decode("utf-8", "surrogateescape")
+            path = self._text[toff : toff + ulen].decode("utf-8", "surrogateescape")
         else:
-            parts = (
-                self._text[toff : toff + ev[i + 7]].decode("utf-8", "surrogateescape").split("\x00")
-            )
+            parts = self._text[toff : toff + tlen].decode("utf-8", "surrogateescape").split("\x00")
             it = iter(parts)
             path = next(it)
             headers = CIMultiDict(list(zip(it, it)))
             self._last_headers = headers
             self._last_version = getversion(headers)
-        flags = ev[i + 4]
         if flags & _HEAD_GZIP:
             compression: Optional[str] = "gzip"
         elif flags & _HEAD_DEFLATE:
             compression = "deflate"
         else:
             compression = None
-        return RawRequestMessage(
-            _METHODS[ev[i + 1]],
-            path,
-            HttpVersion10 if ev[i + 3] == 0 else HttpVersion11,  # 1.2+ served as 1.1
-            headers,
-            list(raw_pairs),
-            not flags & HEAD_KEEP_ALIVE,
-            compression,
+        # What RawRequestMessage(...) does, without its Python-level __new__.
+        return _tuple_new(  # type: ignore[no-any-return]
+            RawRequestMessage,
+            (
+                _METHODS[method],
+                path,
+                HttpVersion10 if minor == 0 else HttpVersion11,  # 1.2+ served as 1.1
+                headers,
+                list(raw_pairs),
+                not flags & HEAD_KEEP_ALIVE,
+                compression,
+            ),
         )
 
     def feed_eof(self) -> bool:

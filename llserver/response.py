@@ -150,13 +150,10 @@ _date_value = ""
 
 
 _date_pair: Tuple[istr, str] = (hdrs.DATE, "")
-# "Date: ...\r\nServer: ...\r\n\r\n" for the default Server value: the
-# end of every head that has no Date or Server of its own.
-_date_tail = ""
 
 
 def _http_date() -> str:
-    global _date_second, _date_value, _date_pair, _date_tail
+    global _date_second, _date_value, _date_pair
     now = int(time.time())
     if now != _date_second:
         t = time.gmtime(now)
@@ -165,7 +162,6 @@ def _http_date() -> str:
             f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
         )
         _date_pair = (hdrs.DATE, _date_value)
-        _date_tail = f"Date: {_date_value}\r\nServer: {_SERVER_SOFTWARE}\r\n\r\n"
         _date_second = now
     return _date_value
 
@@ -173,6 +169,17 @@ def _http_date() -> str:
 # -- Status lines, cached per (version, status) for the standard phrases.
 
 _STATUS_LINES: Dict[Tuple[Any, int], Tuple[str, str]] = {}
+# The same for the HttpVersion11 object itself, keyed by status alone.
+_STATUS_LINES_11: Dict[int, Tuple[str, str]] = {}
+
+
+# Whole heads built from header lists (see Response._head_from_list), valid
+# for the current second.
+_HEAD_CACHE: Dict[Tuple[Any, ...], bytes] = {}
+_HEAD_CACHE_MAX = 512
+_KEEP_ALIVE_PAIR = (hdrs.CONNECTION, "keep-alive")
+_CLOSE_PAIR = (hdrs.CONNECTION, "close")
+_CHUNKED_PAIR = (hdrs.TRANSFER_ENCODING, "chunked")
 
 
 def _is_http10(version: Any) -> bool:
@@ -313,13 +320,23 @@ class Response:
         close: bool = False,
         reason: Optional[str] = None,
     ) -> None:
+        self.transport = transport
+        self._version = http_version
+        self.closing = close
+        if reason is None and http_version is HttpVersion11 and type(status) is int:
+            # The common case: one lookup gives the status line and reason.
+            cached = _STATUS_LINES_11.get(status)
+            if cached is not None:
+                self._status = status
+                self._status_line, self._reason = cached
+                self._at_least_11 = True
+                self._hlist: Optional[List[Tuple[istr, str]]] = []
+                return
         if type(status) is not int:
             status = int(status)
         if not 100 <= status <= 999:
             raise ValueError(f"HTTP status must be a three-digit code, not {status}")
-        self.transport = transport
         self._status = status
-        self._version = http_version
         if reason is None:
             key = (http_version, status)
             cached = _STATUS_LINES.get(key)
@@ -328,6 +345,8 @@ class Response:
                 cached = (_status_line(http_version, status, reason), reason)
                 if len(_STATUS_LINES) < 4096:
                     _STATUS_LINES[key] = cached
+                    if http_version is HttpVersion11:
+                        _STATUS_LINES_11[status] = cached
             self._status_line, self._reason = cached
         else:
             if not isinstance(reason, str) or "\r" in reason or "\n" in reason or "\x00" in reason:
@@ -335,7 +354,6 @@ class Response:
             self._reason = reason
             self._status_line = _status_line(http_version, status, reason)
         self._at_least_11 = http_version >= (1, 1)
-        self.closing = close
         # Headers live in a plain list of validated (title, value) pairs
         # until someone asks for ``headers``; see the property.
         self._hlist: Optional[List[Tuple[istr, str]]] = []
@@ -688,8 +706,8 @@ class Response:
         """
         if self.headers_sent:
             raise InvalidResponseHeader("headers have been sent already")
-        text = None if self._hlist is None else self._head_from_list()
-        if text is None:
+        head = None if self._hlist is None else self._head_from_list()
+        if head is None:
             self._add_default_headers()
             headers = self.headers
             if _getversion(headers) == self._validated:
@@ -702,7 +720,7 @@ class Response:
                 )
             else:
                 text = self._serialise_unvalidated(headers)
-        head = text.encode("utf-8", "surrogateescape")
+            head = text.encode("utf-8", "surrogateescape")
 
         self.headers_sent = True
         self._emit = _EMITTERS[self._mode]
@@ -717,7 +735,7 @@ class Response:
             pass
         transport.write(head)
 
-    def _head_from_list(self) -> Optional[str]:
+    def _head_from_list(self) -> Optional[bytes]:
         """The head of the common response, built from the header list: what
         ``_add_default_headers()`` and the serialisation in ``send_headers()``
         produce, byte for byte, for a final status with a body, no
@@ -737,7 +755,14 @@ class Response:
             return None
         hlist: List[Tuple[istr, str]] = self._hlist  # type: ignore[assignment]
         writer = self.transport
-        request_version = getattr(writer, "request_version", None)
+        try:  # a StreamWriter has them all; other writers may have none
+            request_version = writer.request_version
+            request_method = writer.request_method
+            request_close = writer.request_should_close
+        except AttributeError:
+            request_version = getattr(writer, "request_version", None)
+            request_method = getattr(writer, "request_method", None)
+            request_close = getattr(writer, "request_should_close", False)
         at_least_11 = self._at_least_11
         if request_version is HttpVersion11 or request_version is None:
             can_chunk = at_least_11
@@ -761,35 +786,44 @@ class Response:
                 mode = _LENGTH
             else:
                 mode = _CLOSE
-        if getattr(writer, "request_method", None) == "HEAD":
+        if request_method == "HEAD":
             mode = _NO_BODY  # the GET's head, no body (RFC 9110 §9.3.2)
         self._mode = mode
-        # str.join over the pairs: no Python-level loop.
-        text = "\r\n".join(map(": ".join, hlist)) + "\r\n" if hlist else ""
-        if self.chunked:
-            hlist.append((_TRANSFER_ENCODING, "chunked"))
-            text += "Transfer-Encoding: chunked\r\n"
-        # _keep_alive(mode), inlined.
+        # _keep_alive(mode), inlined: which Connection header, if any.
         keep = self.keepalive
         if keep is None:
             keep = at_least_11 and not self.closing
-        if (
-            keep
-            and not self.incomplete
-            and mode != _CLOSE
-            and getattr(writer, "request_should_close", False) is not True
-        ):
+        if keep and not self.incomplete and mode != _CLOSE and request_close is not True:
             if request_10 or (not at_least_11 and self._version == (1, 0)):
                 # See _add_default_headers (RFC 9112 §9.3, appendix C.2.2).
-                hlist.append((_CONNECTION, "keep-alive"))
-                text += "Connection: keep-alive\r\n"
+                connection: Optional[Tuple[istr, str]] = _KEEP_ALIVE_PAIR
+            else:
+                connection = None
         elif at_least_11:
-            hlist.append((_CONNECTION, "close"))
-            text += "Connection: close\r\n"
-        _http_date()
+            connection = _CLOSE_PAIR
+        else:
+            connection = None
+        chunked = self.chunked
+        # The head is a function of these and the second (Date): handlers
+        # send the same few heads again and again.
+        if int(time.time()) != _date_second:
+            _http_date()
+            _HEAD_CACHE.clear()
+        key = (self._status_line, chunked, connection, *hlist)
+        head = _HEAD_CACHE.get(key)
+        if chunked:
+            hlist.append(_CHUNKED_PAIR)
+        if connection is not None:
+            hlist.append(connection)
         hlist.append(_date_pair)
         hlist.append(_SERVER_PAIR)
-        return self._status_line + text + _date_tail
+        if head is None:
+            text = self._status_line + "\r\n".join(map(": ".join, hlist)) + "\r\n\r\n"
+            head = text.encode("utf-8", "surrogateescape")
+            if len(_HEAD_CACHE) >= _HEAD_CACHE_MAX:
+                _HEAD_CACHE.clear()
+            _HEAD_CACHE[key] = head
+        return head
 
     def _serialise_unvalidated(self, headers: Any) -> str:
         titles = _TITLES

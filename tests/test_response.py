@@ -1431,3 +1431,31 @@ def test_the_header_list_fast_path_writes_what_the_dictionary_path_writes(
             )
         )
     assert outcomes[0] == outcomes[1]
+
+
+def test_a_repeated_head_is_reused_within_a_second_and_renewed_after(monkeypatch):
+    import types
+
+    import llserver.response as response_module
+
+    now = [1_700_000_000.0]
+    clock = types.SimpleNamespace(time=lambda: now[0], gmtime=__import__("time").gmtime)
+    monkeypatch.setattr(response_module, "time", clock)
+
+    def head(value="text/plain"):
+        writer = FakeWriter("GET", HttpVersion11)
+        resp = Response(writer, 200)
+        resp.add_headers(("Content-Type", value), ("Content-Length", "1"))
+        resp.send_headers()
+        return writer.head, resp
+
+    first, _ = head()
+    second, resp = head()
+    assert first == second and b"Date: Tue, 14 Nov 2023 22:13:20 GMT\r\n" in first
+    assert resp.headers["Date"] == "Tue, 14 Nov 2023 22:13:20 GMT"
+    other, _ = head("text/html")
+    assert b"Content-Type: text/html\r\n" in other
+    now[0] += 1
+    third, resp = head()
+    assert b"Date: Tue, 14 Nov 2023 22:13:21 GMT\r\n" in third
+    assert third.replace(b":21 GMT", b":20 GMT") == first
