@@ -18,12 +18,19 @@ actually awaits them.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Generator, Optional, Tuple
+
+if TYPE_CHECKING:
+    import asyncio
+
+    _EmptyTuple = Tuple[()]
+else:
+    _EmptyTuple = tuple
 
 __all__ = ("DONE", "Done", "Failed", "Waiter")
 
 
-class Done(tuple):
+class Done(_EmptyTuple):
     """An already-finished awaitable whose result is ``None``.
 
     It is an empty ``tuple`` subclass because aiohttp 1.1 returned ``()``
@@ -83,7 +90,9 @@ class Waiter:
 
     __slots__ = ("_fut", "_after")
 
-    def __init__(self, fut: Any, after: Optional[Callable[[], None]] = None) -> None:
+    def __init__(
+        self, fut: asyncio.Future[Any], after: Optional[Callable[[], None]] = None
+    ) -> None:
         self._fut = fut
         self._after = after
 

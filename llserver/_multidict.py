@@ -29,7 +29,7 @@ Known difference from 1.1: keys come back as ``str`` when iterating, and a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Tuple
 
 import multidict as _md
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDictProxy, istr
@@ -41,6 +41,10 @@ __all__ = ("CIMultiDict", "CIMultiDictProxy", "MultiDict", "MultiDictProxy", "is
 upstr = istr
 
 _Base = _md.MultiDict
+if TYPE_CHECKING:
+    _TypedBase = _md.MultiDict[Any]
+else:
+    _TypedBase = _Base
 
 # Bound once: calling ``_base_getall(self, ...)`` skips the zero-argument
 # ``super()`` lookup on every call of the wrappers below.
@@ -59,7 +63,7 @@ _base_popone = _Base.popone
 _base_popall = _Base.popall
 _base_extend = _Base.extend
 _base_update = _Base.update
-_base_merge = getattr(_Base, "merge", None)  # multidict >= 6.3
+_base_merge: Any = getattr(_Base, "merge", None)  # multidict >= 6.3
 
 _BYTES_TYPES = (bytes, bytearray)
 
@@ -75,7 +79,7 @@ def _key(key: Any) -> Any:
     return key
 
 
-def _decoded_pairs(arg: Any) -> list | None:
+def _decoded_pairs(arg: Any) -> list[Any] | None:
     """Rewrite ``arg`` into a list of pairs with bytes keys decoded.
 
     Returns None when there is nothing to decode (or ``arg`` cannot even be
@@ -104,7 +108,7 @@ def _decoded_pairs(arg: Any) -> list | None:
     return items if changed else None
 
 
-class MultiDict(_Base):
+class MultiDict(_TypedBase):
     """``multidict.MultiDict`` that also takes bytes keys, decoding them as UTF-8.
 
     >>> from urllib.parse import parse_qsl
@@ -191,7 +195,7 @@ class MultiDict(_Base):
             _base_merge(self, *_safe_args(self, args), **kwargs)
 
 
-def _safe_args(target: MultiDict, args: tuple) -> tuple:
+def _safe_args(target: MultiDict, args: Tuple[Any, ...]) -> Tuple[Any, ...]:
     """Return ``args`` with its one positional argument made safe to apply to ``target``.
 
     Another multidict (always str-keyed) is passed as is.  ``target`` itself,

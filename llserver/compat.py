@@ -26,7 +26,7 @@ import asyncio
 import functools
 import inspect
 import types
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._awaitables import DONE
 
@@ -64,7 +64,7 @@ def coroutine(func: _F) -> _F:
     if inspect.iscoroutinefunction(func):
         return func
     if inspect.isgeneratorfunction(func):
-        return types.coroutine(func)
+        return cast(_F, types.coroutine(func))
 
     @functools.wraps(func)
     @types.coroutine
@@ -73,7 +73,7 @@ def coroutine(func: _F) -> _F:
         if isinstance(result, (types.CoroutineType, types.GeneratorType)):
             # A coroutine, or a generator: both can be delegated to directly
             # from a types.coroutine-flagged generator.
-            result = yield from result
+            result = yield from cast("Generator[Any, Any, Any]", result)
         elif hasattr(type(result), "__await__"):
             result = yield from result.__await__()
         return result
@@ -112,10 +112,10 @@ def ensure_awaitable(result: Any) -> Awaitable[Any]:
         return DONE
     if isinstance(result, types.GeneratorType):
         if result.gi_code.co_flags & inspect.CO_ITERABLE_COROUTINE:
-            return result  # from a @coroutine function: awaitable already
+            return cast("Awaitable[Any]", result)  # from a @coroutine function: awaitable already
         return _drive(result)
     if hasattr(type(result), "__await__"):
-        return result
+        return cast("Awaitable[Any]", result)
     return DONE
 
 

@@ -51,6 +51,7 @@ from typing import (
     Optional,
     Tuple,
     Union,
+    cast,
 )
 
 __all__ = (
@@ -413,7 +414,7 @@ class TrustedProxies:
             if network.version == ip.version and ip in network:
                 return True
         if ip.version == 6:
-            mapped = ip.ipv4_mapped  # type: ignore[union-attr]
+            mapped = ip.ipv4_mapped
             if mapped is not None:
                 return self._trusts(mapped)
         return False
@@ -443,7 +444,7 @@ class TrustedProxies:
         elif isinstance(peername, str) and self._unix:
             peer = peername
         else:
-            return peername
+            return cast(Optional[str], peername)
         getall = getattr(headers, "getall", None)
         if getall is not None:
             values = getall(self._header, None)

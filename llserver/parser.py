@@ -21,7 +21,7 @@ Like h11, the parser is testable by feeding bytes, without a socket.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union, cast
 
 from multidict import CIMultiDict, getversion
 
@@ -121,6 +121,8 @@ def _method_table() -> List[Optional[str]]:
 
 _METHODS = _method_table()
 _tuple_new = tuple.__new__
+# multidict's stub types getversion() too narrowly for CIMultiDict[str].
+_getversion = cast(Callable[[Any], int], getversion)
 
 
 class RequestParser:
@@ -196,7 +198,7 @@ class RequestParser:
         self._error: Optional[errors.HttpProcessingError] = None
         self._last_raw: Optional[bytes] = None
         self._last_raw_pairs: Tuple[Tuple[bytes, bytes], ...] = ()
-        self._last_headers: Optional[CIMultiDict] = None
+        self._last_headers: Optional[CIMultiDict[str]] = None
         self._last_version = 0
         #: After a feed: a request head has started but is not complete
         #: (the server's header-read deadline runs while this is true).
@@ -328,7 +330,7 @@ class RequestParser:
         else:
             raw_pairs = self._raw_pairs(raw)
         last = self._last_headers
-        if last is not None and getversion(last) == self._last_version:
+        if last is not None and _getversion(last) == self._last_version:
             headers = CIMultiDict(last)
             path = self._text[toff : toff + ulen].decode("utf-8", "surrogateescape")
         else:
@@ -337,7 +339,7 @@ class RequestParser:
             path = next(it)
             headers = CIMultiDict(list(zip(it, it)))
             self._last_headers = headers
-            self._last_version = getversion(headers)
+            self._last_version = _getversion(headers)
         if flags & _HEAD_GZIP:
             compression: Optional[str] = "gzip"
         elif flags & _HEAD_DEFLATE:
@@ -345,7 +347,7 @@ class RequestParser:
         else:
             compression = None
         # What RawRequestMessage(...) does, without its Python-level __new__.
-        return _tuple_new(  # type: ignore[no-any-return]
+        return _tuple_new(
             RawRequestMessage,
             (
                 _METHODS[method],

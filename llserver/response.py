@@ -56,16 +56,18 @@ import sys
 import time
 import zlib
 from http import HTTPStatus
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
 
-from multidict import CIMultiDict, istr
-from multidict import getversion as _getversion
+from multidict import CIMultiDict, getversion, istr
 
 from . import hdrs
 from ._awaitables import DONE
 from ._version import __version__
 from .errors import InvalidResponseHeader
 from .message import HttpVersion, HttpVersion10, HttpVersion11
+
+# multidict's stub types getversion() too narrowly for CIMultiDict[str].
+_getversion = cast(Callable[[Any], int], getversion)
 
 __all__ = ("Response", "HttpVersion", "HttpVersion10", "HttpVersion11")
 
@@ -304,13 +306,14 @@ class Response:
     incomplete: bool = False
     _output_size = 0
     _mode = -1
-    _hdict: Optional[CIMultiDict] = None
+    _hdict: Optional[CIMultiDict[str]] = None
     _validated: Any = None
     #: In list mode: a Content-Length / Date / Server pair is in the list.
     _list_has_length = False
     _list_has_defaults = False
     _remaining = 0
     _compression: Optional[str] = None
+    _hlist: Optional[List[Tuple[istr, str]]]
 
     def __init__(
         self,
@@ -330,7 +333,7 @@ class Response:
                 self._status = status
                 self._status_line, self._reason = cached
                 self._at_least_11 = True
-                self._hlist: Optional[List[Tuple[istr, str]]] = []
+                self._hlist = []
                 return
         if type(status) is not int:
             status = int(status)
@@ -356,7 +359,7 @@ class Response:
         self._at_least_11 = http_version >= (1, 1)
         # Headers live in a plain list of validated (title, value) pairs
         # until someone asks for ``headers``; see the property.
-        self._hlist: Optional[List[Tuple[istr, str]]] = []
+        self._hlist = []
 
     def __repr__(self) -> str:
         return f"<Response {self._status} {self._reason}>"
@@ -364,7 +367,7 @@ class Response:
     # ---------------------------------------------------------- properties
 
     @property
-    def headers(self) -> CIMultiDict:
+    def headers(self) -> CIMultiDict[str]:
         """The response headers, a ``CIMultiDict`` (aiohttp 1.1's attribute).
 
         Most handlers only call ``add_header()``; for them the pairs stay in
@@ -629,7 +632,7 @@ class Response:
         )
         te = headers.get(_TRANSFER_ENCODING)
         has_te = te is not None
-        if has_te:
+        if te is not None:
             # Re-read: the header may have been put into ``headers`` directly.
             self.has_chunked_hdr = te.rsplit(",", 1)[-1].strip().lower() == "chunked"
         if can_chunk and (
@@ -641,7 +644,7 @@ class Response:
             if not has_te:
                 headers.add(_TRANSFER_ENCODING, "chunked")
             elif not self.has_chunked_hdr:
-                headers[_TRANSFER_ENCODING] = te + ", chunked"
+                headers[_TRANSFER_ENCODING] = f"{te}, chunked"
                 self.has_chunked_hdr = True
             self.chunked = True
             mode = _CHUNKED

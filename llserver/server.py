@@ -37,7 +37,7 @@ import warnings
 from asyncio.tasks import _enter_task, _leave_task
 from asyncio.tasks import current_task as _current_task
 from collections import deque
-from typing import Any, Awaitable, Deque, List, Optional, Union
+from typing import Any, Awaitable, Deque, List, Optional, Tuple, Union, cast
 
 from . import errors, hdrs
 from ._decoders import BodyDecoder
@@ -149,7 +149,7 @@ def _caller_stacklevel(obj: Any) -> int:
     """The warnings stacklevel of the line that built ``obj``, past any
     ``__init__`` of subclasses that chain to ours with ``super()``."""
     level = 2
-    frame = sys._getframe(2)
+    frame: Optional[types.FrameType] = sys._getframe(2)
     while (
         frame is not None
         and frame.f_code.co_name == "__init__"
@@ -221,7 +221,10 @@ class ServerHttpProtocol(asyncio.Protocol):
     """
 
     _request_count = 0
-    _request_handler: Optional[asyncio.Task] = None
+    _request_handler: Optional[asyncio.Task[None]] = None
+    # None until connection_made() when not given (the type says what it is
+    # whenever a connection runs).
+    _loop: asyncio.AbstractEventLoop
     _reading_request = False
     _keepalive = False
     _closing = False
@@ -337,7 +340,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._head_deadline_set = False
         self._tls = False
         self._cancelled_by_server = False
-        self._waiter: Optional[asyncio.Future] = None
+        self._waiter: Optional[asyncio.Future[None]] = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._deadline: Optional[float] = None
         self._pause = 0
@@ -346,7 +349,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._in_handler = False
         # A request _serve_inline() started, for the task to go on with:
         # (request, coroutine, awaited future, other awaitable, exception).
-        self._handoff: Optional[tuple] = None
+        self._handoff: Optional[Tuple[Any, ...]] = None
         self._handoff_cancel = False
         if trusted_proxies is not None:
             # Parsed here, once per connection (equal lists share one parsed
@@ -504,7 +507,7 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     # --------------------------------------------------------------- parsing
 
-    def _route(self, events: list) -> None:
+    def _route(self, events: List[Any]) -> None:
         self._absorb(events)
         queue = self._queue
         waiter = self._waiter
@@ -514,7 +517,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             else:  # fed from inside a task (tests, embedders): wake ours
                 waiter.set_result(None)
 
-    def _absorb(self, events: list) -> None:
+    def _absorb(self, events: List[Any]) -> None:
         """Turn parser events into queued requests and body bytes."""
         queue = self._queue
         it = iter(events)
@@ -838,7 +841,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         the task, which goes on exactly as if it had started the handler
         itself (see :meth:`start`)."""
         queue = self._queue
-        task = self._request_handler
+        task = cast("asyncio.Task[None]", self._request_handler)
         loop = self._loop
         waiter = self._waiter
         served = False
@@ -889,10 +892,10 @@ class ServerHttpProtocol(asyncio.Protocol):
             # Once for all the requests served here: the idle deadline, or
             # the header-read one when a request is partly received.
             self._rearm()
-        writer = self.writer
-        if writer is not None:
-            writer.owner_flushes = False
-            writer.flush()
+        current = self.writer
+        if current is not None:
+            current.owner_flushes = False
+            current.flush()
         if waiter is not None and not waiter.done() and (queue or self._handoff is not None):
             waiter.set_result(None)
 
@@ -1027,7 +1030,7 @@ class ServerHttpProtocol(asyncio.Protocol):
                     writer.flush()
                 if not self._should_keep_alive(item):
                     break
-                if self._upgraded is item and not self._after_upgrade(item):
+                if self._upgraded is item and not self._after_upgrade(cast(_Request, item)):
                     break
                 message = None
                 self._rearm()
@@ -1171,7 +1174,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         drain = response.write_eof()
         self.keep_alive(False)
         self.log_access(message, None, response, (self._loop.time() if self._loop else 0.0) - now)
-        return drain
+        return cast("Awaitable[Any]", drain)
 
     def handle_error(
         self,
@@ -1246,7 +1249,8 @@ class ServerHttpProtocol(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         trusted = self._trusted_proxies
         if trusted is None or message is None:
-            return peername[0] if isinstance(peername, (tuple, list)) else peername
+            address = peername[0] if isinstance(peername, (tuple, list)) else peername
+            return cast(Optional[str], address)
         return trusted.client_address(peername, message.headers)
 
     def log_access(self, message: Any, environ: Any, response: Any, time: float) -> None:
@@ -1290,11 +1294,11 @@ class ServerHttpProtocol(asyncio.Protocol):
         if self.writer is not None:
             self.writer.request_should_close = True
 
-    def _cancel_if_running(self, handler: asyncio.Task) -> None:
+    def _cancel_if_running(self, handler: asyncio.Task[None]) -> None:
         if self._in_handler and not handler.done():
             handler.cancel()
 
-    def _cancel_handler(self, handler: asyncio.Task) -> None:
+    def _cancel_handler(self, handler: asyncio.Task[None]) -> None:
         self._cancelled_by_server = True
         handler.cancel()
 

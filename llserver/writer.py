@@ -91,7 +91,7 @@ class StreamWriter:
         self._reader = reader
         self._loop = loop
         self._paused = False
-        self._waiters: Optional[List[asyncio.Future]] = None
+        self._waiters: Optional[List[asyncio.Future[None]]] = None
         self._lost = False
         self._closing = False  # close() was called through this writer
         self._lost_exc: Optional[BaseException] = None
@@ -196,7 +196,7 @@ class StreamWriter:
             transport.write(data)
 
     def can_write_eof(self) -> bool:
-        return self._transport.can_write_eof()
+        return bool(self._transport.can_write_eof())
 
     def write_eof(self) -> None:
         """Flush, then half-close the write side (TCP FIN)."""
@@ -212,7 +212,7 @@ class StreamWriter:
         self._transport.close()
 
     def is_closing(self) -> bool:
-        return self._transport.is_closing()
+        return bool(self._transport.is_closing())
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self._transport.get_extra_info(name, default)
