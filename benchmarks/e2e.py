@@ -61,6 +61,10 @@ from bodies import HELLO, STREAM_SIZE, UPLOAD_SIZE  # noqa: E402
 
 sys.path.pop(0)
 
+# A PyPy interpreter with llserver installed (its own build of the extension),
+# for the PyPy figures beside CPython's; the target is skipped without it.
+PYPY = os.environ.get("LLSERVER_BENCH_PYPY", "")
+
 SERVER_CPU = "0"  # taskset CPU lists
 CLIENT_CPU = "1"
 CONNECTIONS = 64
@@ -118,13 +122,15 @@ SCENARIOS = [
 class Target:
     """One server configuration; ``argv(port)`` starts it (before taskset)."""
 
-    def __init__(self, key: str, kind: str, argv: Any, needs: Sequence[str], note: str) -> None:
+    def __init__(self, key: str, kind: str, argv: Any, needs: Sequence[str], note: str,
+                 python: Optional[str] = None) -> None:
         self.key = key
         self.kind = kind  # "llserver", "anchor" or "ceiling"
         self._argv = argv
         self.needs = list(needs)  # import names that must be present
         self.note = note
         self.skip: Optional[str] = None
+        self.python = sys.executable if python is None else python  # checks its imports
 
     def argv(self, port: int) -> List[str]:
         return [str(a) for a in self._argv(port)]
@@ -147,6 +153,10 @@ def make_targets() -> List[Target]:
         Target("llserver-uvloop", "llserver",
                lambda port: [py, APPS / "llserver_app.py", "--port", port, "--loop", "uvloop"],
                ["llserver", "uvloop"], "seed-style handler, uvloop"),
+        Target("llserver-pypy", "llserver",
+               lambda port: [PYPY, APPS / "llserver_app.py", "--port", port, "--loop", "asyncio"],
+               ["llserver"], "seed-style handler, PyPy (LLSERVER_BENCH_PYPY), stdlib asyncio loop",
+               python=PYPY),
         Target("aiohttp", "anchor",
                lambda port: [py, APPS / "aiohttp_app.py", "--port", port],
                ["aiohttp"], "aiohttp.web.Server (low level), stdlib asyncio loop"),
@@ -173,14 +183,16 @@ def make_targets() -> List[Target]:
     ]
 
 
-def _importable(name: str) -> Optional[str]:
+def _importable(name: str, python: str = sys.executable) -> Optional[str]:
     """None when ``name`` imports in a fresh interpreter like the servers', else why not."""
     code = f"import {name}"
-    if name == "llserver":  # the app falls back to the checkout, so does this check
+    if name == "llserver" and python == sys.executable:
+        # The app falls back to the checkout, so does this check (not on
+        # another interpreter: the checkout's extension is this one's).
         code = (f"import sys\ntry:\n import llserver\nexcept ImportError:\n"
                 f" sys.path.insert(0, {str(ROOT)!r})\n import llserver")
     try:
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+        r = subprocess.run([python, "-c", code], capture_output=True, text=True,
                            timeout=60, cwd=str(APPS))
     except (OSError, subprocess.SubprocessError) as exc:
         return str(exc)
@@ -191,13 +203,17 @@ def _importable(name: str) -> Optional[str]:
 
 
 def check_targets(targets: List[Target]) -> None:
-    seen: Dict[str, Optional[str]] = {}
+    seen: Dict[Tuple[str, str], Optional[str]] = {}
     for t in targets:
+        if not t.python:
+            t.skip = "no interpreter: set LLSERVER_BENCH_PYPY to a PyPy with llserver installed"
+            continue
         for name in t.needs:
-            if name not in seen:
-                seen[name] = _importable(name)
-            if seen[name] is not None:
-                t.skip = f"cannot import {name}: {seen[name]}"
+            key = (t.python, name)
+            if key not in seen:
+                seen[key] = _importable(name, t.python)
+            if seen[key] is not None:
+                t.skip = f"cannot import {name}: {seen[key]}"
                 break
 
 

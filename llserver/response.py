@@ -447,11 +447,14 @@ class Response:
             title = None
         if title is None:
             title = _title_name(name)
-        if type(value) is str and "\r" not in value and "\n" not in value and "\x00" not in value:
+        # isprintable(): one scan that is False for CR, LF and NUL (and for
+        # tabs and other controls, which the precise check then looks at).
+        if type(value) is str and value.isprintable():
             value = value.strip()
         else:
             value = _check_value(value)
-        if title in self.HOP_HEADERS:
+        hop = self.HOP_HEADERS
+        if hop and title in hop:
             return
         hlist = self._hlist
         if hlist is not None:
