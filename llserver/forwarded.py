@@ -114,6 +114,17 @@ def _ip(text: str) -> Optional[_Address]:
         return None
 
 
+def _canonical(address: _Address) -> str:
+    """The address's text form, the same on every Python: an IPv4-mapped
+    IPv6 address keeps its dotted tail (``::ffff:192.0.2.1``, RFC 5952 §5),
+    which ``str()`` gives only from Python 3.13 on."""
+    if address.version == 6:
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return f"::ffff:{mapped}"
+    return str(address)
+
+
 def parse_forwarded_node(node: str) -> Optional[str]:
     """Read an RFC 7239 §6 node (the value of a ``for=`` or ``by=``
     parameter, already unquoted) and return its address part, normalised.
@@ -135,7 +146,7 @@ def parse_forwarded_node(node: str) -> Optional[str]:
         address = _ip(node[1:end])
         if address is None or address.version != 6:
             return None
-        return str(address)
+        return _canonical(address)
     name, colon, port = node.partition(":")
     if colon and not _PORT_RE.match(port):
         return None
@@ -146,7 +157,7 @@ def parse_forwarded_node(node: str) -> Optional[str]:
     address = _ip(name)
     if address is None or address.version != 4:
         return None  # IPv6 must be bracketed (§6)
-    return str(address)
+    return _canonical(address)
 
 
 def _x_forwarded_for_node(entry: str) -> Optional[str]:
@@ -157,21 +168,21 @@ def _x_forwarded_for_node(entry: str) -> Optional[str]:
     ``[2001:db8::1]:4711``), or ``unknown``."""
     address = _ip(entry)
     if address is not None:
-        return str(address)
+        return _canonical(address)
     if entry.startswith("["):
         end = entry.find("]")
         rest = entry[end + 1 :] if end > 0 else ""
         if end < 0 or (rest and (rest[0] != ":" or not _DIGITS_RE.match(rest, 1))):
             return None
         address = _ip(entry[1:end])
-        return str(address) if address is not None and address.version == 6 else None
+        return _canonical(address) if address is not None and address.version == 6 else None
     if entry.lower() == UNKNOWN:
         return UNKNOWN
     name, colon, port = entry.partition(":")
     if colon and _DIGITS_RE.match(port):
         address = _ip(name)
         if address is not None and address.version == 4:
-            return str(address)
+            return _canonical(address)
     return None
 
 

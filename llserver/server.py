@@ -917,7 +917,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         writer.cork()
         message: Optional[RawRequestMessage] = None
         try:
-            while not self._closing:
+            while True:
                 handoff = self._handoff
                 if handoff is not None:
                     # A request _serve_inline() started: go on from where it
@@ -925,6 +925,10 @@ class ServerHttpProtocol(asyncio.Protocol):
                     self._handoff = None
                     item, coro, fut, result, raised = handoff
                     message = item.message
+                elif self._closing:
+                    # (A hand-off is taken even when closing: its handler
+                    # runs and its response is sent, announcing the close.)
+                    break
                 elif not queue:
                     if self._eof or self._transport is None:
                         self.log_debug("Ignored premature client disconnection #1.")

@@ -57,7 +57,7 @@ def fwd(*values):
         ("[2001:db8:cafe::17]", "2001:db8:cafe::17"),
         ("[2001:DB8:CAFE:0::17]:4711", "2001:db8:cafe::17"),  # canonical spelling
         ("[::1]:80", "::1"),
-        ("[::ffff:192.0.2.1]", "::ffff:c000:201"),
+        ("[::ffff:192.0.2.1]", "::ffff:192.0.2.1"),  # RFC 5952 §5, on every Python
         ("unknown", UNKNOWN),
         ("UNKNOWN", UNKNOWN),  # ABNF literals are case-insensitive (RFC 5234 §2.3)
         ("unknown:8080", UNKNOWN),

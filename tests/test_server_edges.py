@@ -609,3 +609,22 @@ async def test_a_long_pipeline_then_half_close_is_answered_whole(handler_waits):
         b"/%d%d" % (i, i % 10) for i in range(100)
     ]
     assert closed
+
+
+async def test_a_handler_that_closes_the_connection_then_waits_still_answers():
+    """closing() from a handler's first step, then an await: the handler was
+    started from data_received and goes on in the connection's task, which
+    must finish it (and announce the close) although closing is now set."""
+
+    class CloseThenWait(llserver.server.ServerHttpProtocol):
+        async def handle_request(self, message, payload):
+            self.closing()
+            await asyncio.sleep(0.01)
+            await answer(self, message, b"last")
+
+    async with running_server(CloseThenWait) as (_, port):
+        data, closed = await exchange(
+            port, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+    assert data.startswith(b"HTTP/1.1 200 OK") and b"\r\nConnection: close\r\n" in data
+    assert data.endswith(b"last") and data.count(b"HTTP/1.1") == 1 and closed
