@@ -26,23 +26,20 @@ Lifecycle of a connection (one place for each decision):
 from __future__ import annotations
 
 import asyncio
-import html
-import http.server
 import inspect
 import socket
 import sys
-import traceback
 import types
 import warnings
 from asyncio.tasks import _enter_task, _leave_task
 from asyncio.tasks import current_task as _current_task
 from collections import deque
-from typing import Any, Awaitable, Deque, List, Optional, Tuple, Union, cast
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Awaitable, Deque, List, Optional, Tuple, Union, cast
 
 from . import errors, hdrs
 from ._decoders import BodyDecoder
 from .compat import ensure_awaitable
-from .forwarded import TrustedProxies, TrustedProxiesSpec
 from .log import AccessLogger, access_logger, server_logger
 from .message import RawRequestMessage
 from .parser import (
@@ -58,9 +55,15 @@ from .response import Response
 from .streams import EMPTY_PAYLOAD, FlowControlStreamReader
 from .writer import StreamWriter
 
+if TYPE_CHECKING:
+    from .forwarded import TrustedProxies, TrustedProxiesSpec
+
 __all__ = ("ServerHttpProtocol",)
 
-RESPONSES = http.server.BaseHTTPRequestHandler.responses
+# {status: (phrase, message)}: what http.server.BaseHTTPRequestHandler.responses
+# holds (built the same way), without importing http.server, which pulls in
+# the email package (a few MiB of resident memory per process).
+RESPONSES = {status.value: (status.phrase, status.description) for status in HTTPStatus}
 
 DEFAULT_ERROR_MESSAGE = """
 <html>
@@ -354,6 +357,8 @@ class ServerHttpProtocol(asyncio.Protocol):
         if trusted_proxies is not None:
             # Parsed here, once per connection (equal lists share one parsed
             # instance): requests only walk the header.
+            from .forwarded import TrustedProxies  # only when configured
+
             self._trusted_proxies = TrustedProxies.coerce(trusted_proxies)
 
     # ------------------------------------------------------------ properties
@@ -1206,10 +1211,14 @@ class ServerHttpProtocol(asyncio.Protocol):
                 self.log_exception("Error handling request")
             if reason:
                 phrase = msg = reason
+            import html  # error pages only
+
             msg = html.escape(str(msg))
             phrase = html.escape(str(phrase))
             if self.debug and exc is not None:
                 try:
+                    import traceback  # debug pages only
+
                     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
                     msg += "<br><h2>Traceback:</h2>\n<pre>{}</pre>".format(html.escape("".join(tb)))
                 except Exception:

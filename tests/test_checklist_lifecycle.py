@@ -508,10 +508,13 @@ async def test_handle_error_with_unknown_status_is_500_with_triple_question_mark
 
 async def test_failing_traceback_formatting_still_writes_a_500_page_and_logs(monkeypatch, caplog):
     caplog.set_level(logging.DEBUG, logger="llserver")
-    broken = mock.Mock()
-    broken.format_exception.side_effect = RuntimeError("formatting failed")
-    broken.format_exc.side_effect = RuntimeError("formatting failed")
-    monkeypatch.setattr(llserver.server, "traceback", broken)
+    import traceback  # the server imports it when it renders a debug page
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("formatting failed")
+
+    monkeypatch.setattr(traceback, "format_exception", broken)
+    monkeypatch.setattr(traceback, "format_exc", broken)
     async with running_server(lambda: Raising(ValueError("x"), debug=True)) as (_, port):
         data, closed = await exchange(port, GET)
     assert data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n") and closed

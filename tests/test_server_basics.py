@@ -356,3 +356,30 @@ async def test_socket_options_keepalive_and_nodelay():
         await exchange(port, b"GET /off HTTP/1.1\r\nHost: x\r\n\r\n")
     assert seen["/on"][0] == 1 and seen["/on"][1] != 0
     assert seen["/off"][0] == 0
+
+
+def test_responses_is_http_servers_table_without_importing_it():
+    """RESPONSES is 1.1's table; importing llserver does not pull in
+    http.server and the email package (resident memory per process)."""
+    import http.server
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    assert llserver.server.RESPONSES == http.server.BaseHTTPRequestHandler.responses
+    code = (
+        "import sys, llserver; "
+        "print(sorted(m for m in ('http.server', 'email', 'html') if m in sys.modules))"
+    )
+    site = str(pathlib.Path(llserver.__file__).parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+        env={**os.environ, "PYTHONPATH": site},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
