@@ -28,6 +28,7 @@ import os
 import random
 import sys
 import time
+from typing import Optional
 
 try:
     import llserver
@@ -97,13 +98,17 @@ def normalise(events: list) -> list:
     return [bytes(e) if isinstance(e, bytearray) else e for e in out]
 
 
-def parse(pieces: list) -> list:
+def parse(pieces: list, max_messages: Optional[int] = None) -> list:
     """Events of feeding ``pieces``; after an Upgrade, the pieces that follow
-    belong to the new protocol and are appended to its tail."""
-    parser = RequestParser()
+    belong to the new protocol and are appended to its tail.  With
+    ``max_messages``, bytes the parser holds back are fed (``b""``) before
+    the next piece, as the server does."""
+    parser = RequestParser(max_messages=max_messages)
     events: list = []
     for n, piece in enumerate(pieces):
         events.extend(parser.feed_data(piece))
+        while parser.pending and not (events and isinstance(events[-1], (Exception, Upgrade))):
+            events.extend(parser.feed_data(b""))
         if events and isinstance(events[-1], Exception):
             break
         if events and isinstance(events[-1], Upgrade):
@@ -124,6 +129,8 @@ def check_parser(rng: random.Random, data: bytes, split: bool) -> None:
         bounds = [0, *cuts, len(data)]
         pieces = [data[a:b] for a, b in zip(bounds, bounds[1:])]
         assert normalise(parse(pieces)) == normalise(whole), "split changed the events"
+        budget = rng.randint(1, 3)
+        assert normalise(parse(pieces, budget)) == normalise(whole), "max_messages changed them"
 
 
 class _Transport(asyncio.Transport):
@@ -183,12 +190,28 @@ logging.getLogger("llserver.server").addHandler(_ERRORS)
 logging.getLogger("llserver.server").propagate = False
 
 
-async def check_protocol(data: bytes) -> None:
+async def check_protocol(data: bytes, inline: bool, max_pipelined: int) -> None:
     transport = _Transport()
-    proto = _Reader(access_log=None, lingering_time=0, body_timeout=0.05, header_timeout=0.05)
+    proto = _Reader(
+        access_log=None,
+        lingering_time=0,
+        body_timeout=0.05,
+        header_timeout=0.05,
+        max_pipelined=max_pipelined,
+    )
     proto.connection_made(transport)
-    proto.data_received(data)
-    proto.eof_received()
+    if inline:
+        # As a transport delivers it: from a loop callback while the
+        # connection's task is idle, so requests are served from
+        # data_received (the server's inline path).
+        await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        loop.call_soon(proto.data_received, data)
+        loop.call_soon(proto.eof_received)
+        await asyncio.sleep(0)
+    else:  # from inside a task: the connection's task is woken instead
+        proto.data_received(data)
+        proto.eof_received()
     for _ in range(50):
         await asyncio.sleep(0)
         if proto._request_handler is None:
@@ -214,7 +237,9 @@ async def run(count: int, seconds: float, seed: int, protocol_every: int) -> int
         try:
             check_parser(rng, data, split=done % 4 == 0)
             if protocol_every and done % protocol_every == 0:
-                await check_protocol(data)
+                turn = done // protocol_every
+                pipelined = 16 if turn % 3 == 0 else 2
+                await check_protocol(data, inline=turn % 2 == 0, max_pipelined=pipelined)
         except Exception as exc:  # a failure: show the input and stop
             print(f"FAILED after {done} inputs on {data!r}: {exc!r}", flush=True)
             return 1
