@@ -624,3 +624,21 @@ def test_max_messages_with_any_split_gives_the_same_events(budget, cuts):
     while parser.pending:
         _summary(parser.feed_data(b""), got)
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    "data, tail",
+    [
+        (b"CONNECT a:1 HTTP/1.1\r\nHost: a:1\r\n\r\n", b""),
+        (b"CONNECT a:1 HTTP/1.1\r\nHost: a:1\r\n\r\nxyz", b"xyz"),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\nGET /b HTTP/1.1\r\n",
+            b"GET /b HTTP/1.1\r\n",
+        ),
+    ],
+)
+def test_max_messages_never_hides_an_upgrade(data, tail):
+    """The message bound is not applied to an Upgrade/CONNECT request: the
+    parser stops there anyway and must say so (found by the fuzzer)."""
+    events = RequestParser(max_messages=1).feed_data(data)
+    assert isinstance(events[-1], Upgrade) and events[-1].tail == tail

@@ -460,7 +460,9 @@ static int on_message_complete(llhttp_t *s) {
     p->ev[p->nev++] = LLS_EV_END;
     p->phase = PH_IDLE;
     p->span = SP_NONE;
-    if (p->budget && ++p->completed >= p->budget) {
+    /* Never on an upgrade (CONNECT too): llhttp stops there by itself with
+     * HPE_PAUSED_UPGRADE, which a pause of ours would hide. */
+    if (p->budget && ++p->completed >= p->budget && !s->upgrade) {
         p->yielded = 1;
         return HPE_PAUSED;
     }
