@@ -35,6 +35,7 @@ bounded; the server is stopped by its process id (SIGTERM, then SIGKILL).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime
 import http.client
 import json
@@ -145,6 +146,7 @@ def serve(args: argparse.Namespace) -> None:
     # The first snapshot waits on disk, not in memory: kept in the process
     # it would count in the RSS measured at the end.
     first_snapshot = args.probe_file + ".snapshot"
+    malloc_stats()  # what the probe loads is loaded before its first call
 
     def probe() -> None:
         gc.collect()
@@ -155,6 +157,7 @@ def serve(args: argparse.Namespace) -> None:
             "connections_made": counts["made"],
             "tasks": len(asyncio.all_tasks(loop)),
             "gc_objects": len(gc.get_objects()),
+            "modules": len(sys.modules),
             "llserver": llserver.__file__,
         }
         report.update(malloc_stats())
@@ -194,7 +197,6 @@ def malloc_stats() -> Dict[str, int]:
     arenas, and in blocks it mmap'ed.  Memory that grows here but not in the
     Python heap is C memory (the parser's arenas, cffi, libraries) or
     fragmentation; empty where glibc is not the allocator."""
-    import ctypes
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in (
@@ -299,7 +301,7 @@ class Server:
         while time.monotonic() < deadline:
             try:
                 with open(self.probe_file) as f:
-                    lines = f.read().splitlines()
+                    lines = f.read().split("\n")[:-1]  # whole lines only
             except FileNotFoundError:
                 lines = []
             if len(lines) > self.probes_read:
@@ -536,7 +538,8 @@ def soak(args: argparse.Namespace) -> int:
     for name in ("after_warmup", "end"):
         p = idle[name]["probe"]
         print(f"  {name:12} live protocols {p.get('live_protocols')}, open connections "
-              f"{p.get('open_connections')}, tasks {p.get('tasks')}, gc objects {p.get('gc_objects')}, "
+              f"{p.get('open_connections')}, tasks {p.get('tasks')}, gc objects {p.get('gc_objects')} "
+              f"({p.get('modules')} modules), "
               f"C heap in use {p.get('malloc_in_use_kib')} KiB, free {p.get('malloc_free_kib')} KiB, "
               f"mmapped {p.get('malloc_mmapped_kib')} KiB")
     if args.tracemalloc:
