@@ -9,7 +9,6 @@ import os
 import platform
 import re
 import signal
-import socket
 import ssl
 import sys
 import time
@@ -26,6 +25,7 @@ from test_workers import (
     collect_pids,
     get,
     pid_alive,
+    slow_request_through_sigterm,
     wait_until,
 )
 
@@ -117,20 +117,7 @@ def test_serves_requests_restarts_after_max_requests_and_beats_the_timeout(gunic
 
 def test_sigterm_lets_a_request_in_flight_finish(gunicorn):
     proc, port = gunicorn(WORKER, "--graceful-timeout", "10")
-    with socket.create_connection((HOST, port), timeout=10) as client:
-        client.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        received = b""
-        while b"start;" not in received:
-            chunk = client.recv(65536)
-            assert chunk, received
-            received += chunk
-        stopped_at = time.monotonic()
-        proc.signal(signal.SIGTERM)
-        while True:
-            chunk = client.recv(65536)
-            if not chunk:
-                break
-            received += chunk
+    received, stopped_at = slow_request_through_sigterm(proc, port)
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK"), received
     assert re.search(rb"(?i)content-length: (\d+)", head).group(1) == str(len(body)).encode()

@@ -281,9 +281,9 @@ def test_sighup_replaces_every_worker_with_new_processes(launch):
     assert proc.wait(15) == 0
 
 
-def test_sigterm_lets_a_request_in_flight_finish_then_everything_exits(launch):
-    proc, port = launch(f"{APP_MODULE}:factory", "--workers", "2", "--graceful-timeout", "10")
-    workers = collect_pids(port, proc, 2)
+def slow_request_through_sigterm(proc, port):
+    """Send GET /slow, send SIGTERM once its handler is sleeping, read until
+    the server closes.  Returns (bytes received, time of the signal)."""
     with socket.create_connection((HOST, port), timeout=10) as client:
         client.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
         received = b""
@@ -298,6 +298,13 @@ def test_sigterm_lets_a_request_in_flight_finish_then_everything_exits(launch):
             if not chunk:
                 break
             received += chunk
+    return received, stopped_at
+
+
+def test_sigterm_lets_a_request_in_flight_finish_then_everything_exits(launch):
+    proc, port = launch(f"{APP_MODULE}:factory", "--workers", "2", "--graceful-timeout", "10")
+    workers = collect_pids(port, proc, 2)
+    received, stopped_at = slow_request_through_sigterm(proc, port)
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK"), received
     assert re.search(rb"(?i)content-length: (\d+)", head).group(1) == str(len(body)).encode()
